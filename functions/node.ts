@@ -1,0 +1,105 @@
+/**
+ * The Node runtime: `npm start`. Reads the config once, builds the broker, serves the app on
+ * HOST (default 127.0.0.1) : PORT (default 8787). stdout carries audit lines only; operator
+ * messages go to stderr.
+ */
+import { serve, type HttpBindings } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, type Config } from '../shared/config.ts';
+import { createBroker } from '../shared/create-broker.ts';
+import type { Broker } from '../shared/exchange.ts';
+import { SigningKeyError } from '../shared/signing-keys.ts';
+import { SqliteAuditSink } from './adapters/sqlite-audit-sink.ts';
+import { loadNodeConfig } from './adapters/node-config.ts';
+import { nodeSecretResolver } from './adapters/node-secrets.ts';
+import { createApp } from './app.ts';
+
+export interface NodeServer {
+  readonly url: string;
+  readonly broker: Broker;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly config: Config;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly host?: string;
+  readonly port?: number;
+  readonly writeLine?: (line: string) => void;
+  readonly warn?: (message: string) => void;
+}
+
+export async function startNodeServer(options: StartOptions): Promise<NodeServer> {
+  const { config } = options;
+  const env = options.env ?? process.env;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
+  const sinkSpec = config.audit.sink;
+  if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH on Node']);
+  const auditSink = sinkSpec?.startsWith('sqlite:') ? new SqliteAuditSink(sinkSpec.slice('sqlite:'.length)) : undefined;
+  const broker = await createBroker(config, {
+    fetch: (input, init) => fetch(input, init),
+    clock: () => Date.now(),
+    resolveSecret: nodeSecretResolver(env),
+    writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
+    warn,
+    auditSink,
+    shareInFlight: true,
+  });
+  const app = createApp({
+    broker: async () => broker,
+    clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
+    logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
+  });
+  const host = options.host ?? '127.0.0.1';
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8787 }, () => resolve(s as Server));
+    (s as Server).once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url,
+    broker,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await broker.audit.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadNodeConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`argo-sts: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const port = process.env.PORT ? Number(process.env.PORT) : 8787;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`argo-sts: PORT must be a port number, got ${process.env.PORT}\n`);
+    process.exit(2);
+  }
+  let server: NodeServer;
+  try {
+    server = await startNodeServer({ config, host: process.env.HOST || '127.0.0.1', port });
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof SigningKeyError || (err as Error).message?.startsWith('secret ')) {
+      process.stderr.write(`argo-sts: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  process.stderr.write(`argo-sts: serving ${config.issuer} on ${server.url}\n`);
+  const stop = () => {
+    server.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+if (import.meta.main) await main();

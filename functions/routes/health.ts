@@ -1,0 +1,23 @@
+/** Liveness and readiness. */
+import { Hono } from 'hono';
+import type { AppEnv } from '../app.ts';
+
+export const healthRoutes = new Hono<AppEnv>();
+
+healthRoutes.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+healthRoutes.get('/readyz', async (c) => {
+  const broker = await c.get('runtime').broker(c);
+  const audit = await broker.audit.healthy();
+  const jwksFailures = broker.issuerKeys.failures();
+  const degraded = Object.keys(jwksFailures).length > 0;
+  const body = {
+    status: !audit ? 'unavailable' : degraded ? 'degraded' : 'ready',
+    checks: {
+      signing_keys: { status: 'ok', kid: broker.signingKeys.kid, ephemeral: broker.signingKeys.ephemeral },
+      audit: { status: audit ? 'ok' : 'failing' },
+      idp_keys: { status: degraded ? 'degraded' : 'ok', failing_issuers: Object.keys(jwksFailures) },
+    },
+  };
+  return c.json(body, audit ? 200 : 503, { 'Cache-Control': 'no-store' });
+});

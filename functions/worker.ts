@@ -1,0 +1,48 @@
+/**
+ * The Workers runtime. The config comes from the ARGO_STS_CONFIG var or secret; the broker is
+ * built on the first request of an isolate and kept for its life. Only resolved values are kept
+ * across requests — never a pending promise, since I/O started by one request cannot be awaited
+ * by another on Workers.
+ */
+import { parseConfigText } from '../shared/config.ts';
+import { createBroker } from '../shared/create-broker.ts';
+import type { Broker } from '../shared/exchange.ts';
+import { workerSecretResolver } from './adapters/worker-secrets.ts';
+import { createApp } from './app.ts';
+
+export interface WorkerEnv {
+  readonly ARGO_STS_CONFIG?: string;
+  readonly [binding: string]: unknown;
+}
+
+let broker: Broker | undefined;
+let brokerSource: string | undefined;
+
+async function brokerFor(env: WorkerEnv): Promise<Broker> {
+  const source = env.ARGO_STS_CONFIG;
+  if (broker && brokerSource === source) return broker;
+  if (typeof source !== 'string' || source.trim() === '') {
+    throw new Error('ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret');
+  }
+  const config = parseConfigText(source);
+  if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  const built = await createBroker(config, {
+    fetch: (input, init) => fetch(input, init),
+    clock: () => Date.now(),
+    resolveSecret: workerSecretResolver(env),
+    writeLine: (line) => console.log(line),
+    warn: (message) => console.warn(message),
+    shareInFlight: false,
+  });
+  broker = built;
+  brokerSource = source;
+  return built;
+}
+
+const app = createApp({
+  broker: (c) => brokerFor(c.env as WorkerEnv),
+  clientIp: (c) => c.req.header('cf-connecting-ip'),
+  logError: (message, err) => console.error(message, err instanceof Error ? (err.stack ?? err.name) : 'unknown error'),
+});
+
+export default app;

@@ -1,0 +1,337 @@
+/**
+ * The configuration: one YAML or JSON document, parsed once at start-up against a schema into a
+ * typed, frozen object. Every error names its path (`policies[2].subject_pattern: ...`).
+ *
+ * Secret values are references (`env:NAME`, `file:PATH`, `aws-secrets-manager:ID[#key]`); this
+ * module checks their syntax, the runtime adapters resolve them.
+ */
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+import { isLoopbackHost } from './loopback.ts';
+import { BUILT_IN_SCOPES } from './scopes.ts';
+
+export const SIGNING_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512',
+] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+/** Algorithms accepted on subject tokens: asymmetric only. */
+export const VERIFY_ALGORITHMS = [...SIGNING_ALGORITHMS, 'EdDSA', 'Ed25519'] as const;
+
+export const PRESETS = ['github-actions', 'gitlab', 'keycloak', 'entra', 'generic'] as const;
+export const TARGET_KINDS = [
+  'kubernetes-oidc', 'kubernetes-tokenrequest', 'entra-obo', 'entra-client-credentials',
+] as const;
+
+/** Upper bounds that keep a typo from becoming a week-long credential or a blind clock. */
+export const LIMITS = {
+  /** No minted credential lives longer than a day, whatever the config says. */
+  maxTtlSeconds: 24 * 3600,
+  /** A leeway over five minutes hides a broken clock instead of tolerating drift. */
+  maxClockSkewSeconds: 300,
+  /** Kubernetes refuses TokenRequest lifetimes under ten minutes. */
+  minTokenRequestSeconds: 600,
+} as const;
+
+const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|aws-secrets-manager:[^#\s]+(#[^\s]+)?)$/;
+const NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+const NAMESPACE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const SCOPE_NAME = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const seconds = parseDuration(value);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use seconds or e.g. 90s, 10m, 1h30m)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+const secretRef = z.string().regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or aws-secrets-manager:ID[#key]');
+
+function httpsUrl(what: string) {
+  return z.string().superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${what} must be an absolute URL` });
+      return;
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      ctx.addIssue({ code: 'custom', message: `${what} must use https (http only for loopback hosts)` });
+    }
+    if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: `${what} must not have a query or fragment` });
+  });
+}
+
+const name = z.string().regex(NAME, 'must be lowercase letters, digits and dashes');
+const stringList = z.array(z.string().min(1)).min(1);
+const claimValue = z.union([z.string(), z.number(), z.boolean()]);
+
+const idpSchema = z.strictObject({
+  name,
+  issuer: httpsUrl('issuer'),
+  audiences: stringList,
+  preset: z.enum(PRESETS).default('generic'),
+  jwks_uri: httpsUrl('jwks_uri').optional(),
+  algorithms: z.array(z.enum(VERIFY_ALGORITHMS)).min(1).optional(),
+  clock_skew: duration.optional(),
+});
+
+const targetSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    name,
+    kind: z.literal('kubernetes-oidc'),
+    audience: z.string().min(1),
+    argo_server: httpsUrl('argo_server').optional(),
+  }),
+  z.strictObject({
+    name,
+    kind: z.literal('kubernetes-tokenrequest'),
+    api_server: httpsUrl('api_server'),
+    credentials: secretRef,
+    ca: secretRef.optional(),
+    audiences: stringList.optional(),
+    argo_server: httpsUrl('argo_server').optional(),
+  }),
+  z.strictObject({
+    name,
+    kind: z.enum(['entra-obo', 'entra-client-credentials']),
+    tenant_id: z.string().min(1),
+    client_id: z.string().min(1),
+    client_secret: secretRef,
+    authority: httpsUrl('authority').optional(),
+    scopes: stringList.optional(),
+    argo_server: httpsUrl('argo_server').optional(),
+  }),
+]);
+
+const identityMatcher = {
+  subject: z.string().min(1).optional(),
+  subject_pattern: z.string().min(1).optional(),
+  claims: z.record(z.string(), z.union([claimValue, z.array(claimValue).min(1)])).optional(),
+};
+
+const actorSchema = z.strictObject({ idp: name, ...identityMatcher });
+
+const policySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, dots, dashes, underscores'),
+  idp: name,
+  target: z.union([name, z.array(name).min(1)]),
+  ...identityMatcher,
+  namespaces: z.array(z.string().regex(NAMESPACE, 'must be a Kubernetes namespace name')).min(1),
+  scopes: z.array(z.string().regex(SCOPE_NAME, 'not a valid scope token')).min(1),
+  max_ttl: duration.optional(),
+  service_account: z.string().regex(NAMESPACE, 'must be a ServiceAccount name').optional(),
+  delegation: z.strictObject({ actors: z.array(actorSchema).min(1) }).optional(),
+});
+
+const scopeRule = z.strictObject({
+  apiGroups: z.array(z.string()),
+  resources: z.array(z.string().min(1)).min(1),
+  verbs: z.array(z.string().min(1)).min(1),
+});
+
+const configSchema = z.strictObject({
+  issuer: httpsUrl('issuer'),
+  signing: z
+    .strictObject({
+      alg: z.enum(SIGNING_ALGORITHMS).default('ES256'),
+      keys: z.union([z.literal('generate'), secretRef]),
+    }),
+  defaults: z
+    .strictObject({
+      ttl: duration.default(600),
+      max_ttl: duration.default(3600),
+      clock_skew: duration.default(60),
+    })
+    .default({ ttl: 600, max_ttl: 3600, clock_skew: 60 }),
+  scopes: z
+    .record(z.string().regex(SCOPE_NAME, 'not a valid scope token'), z.strictObject({
+      description: z.string().optional(),
+      rules: z.array(scopeRule).min(1),
+    }))
+    .optional(),
+  idps: z.array(idpSchema).min(1),
+  targets: z.array(targetSchema).min(1),
+  policies: z.array(policySchema),
+  audit: z.strictObject({ sink: z.string().regex(/^(sqlite:.+|d1:[A-Za-z_][A-Za-z0-9_]*)$/, 'must be sqlite:PATH or d1:BINDING').optional() }).default({}),
+  diagnose: z.strictObject({ reveal: z.enum(['verified', 'full', 'basic']).default('verified') }).default({ reveal: 'verified' }),
+});
+
+type Parsed = z.output<typeof configSchema>;
+export type IdpConfig = Parsed['idps'][number] & { clock_skew: number };
+export type TargetConfig = Parsed['targets'][number];
+export type PolicyConfig = Omit<Parsed['policies'][number], 'target'> & { targets: readonly string[] };
+export type ActorMatcher = NonNullable<PolicyConfig['delegation']>['actors'][number];
+export type ClaimMatchers = NonNullable<PolicyConfig['claims']>;
+export type ScopeRule = z.output<typeof scopeRule>;
+export interface ScopeDefinition {
+  readonly description?: string | undefined;
+  readonly rules: readonly ScopeRule[];
+}
+
+export interface Config {
+  readonly issuer: string;
+  readonly signing: Parsed['signing'];
+  readonly defaults: Parsed['defaults'];
+  readonly scopes: ReadonlyMap<string, ScopeDefinition>;
+  readonly idps: readonly IdpConfig[];
+  readonly targets: readonly TargetConfig[];
+  readonly policies: readonly PolicyConfig[];
+  readonly audit: Parsed['audit'];
+  readonly diagnose: Parsed['diagnose'];
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** `policies[2].subject_pattern` from a path array. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(root)';
+}
+
+/** Parses a YAML or JSON document (JSON is YAML) into a validated, frozen config. */
+export function parseConfigText(text: string): Config {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 50 });
+  } catch (err) {
+    throw new ConfigError([`(document): not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  return parseConfig(doc);
+}
+
+export function parseConfig(doc: unknown): Config {
+  const result = configSchema.safeParse(doc);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
+  }
+  const config = crossCheck(result.data);
+  return deepFreeze(config);
+}
+
+/** Rules that span several parts of the document. */
+function crossCheck(parsed: Parsed): Config {
+  const issues: string[] = [];
+  const { defaults } = parsed;
+  if (defaults.max_ttl > LIMITS.maxTtlSeconds) issues.push(`defaults.max_ttl: at most ${LIMITS.maxTtlSeconds}s`);
+  if (defaults.max_ttl < 1) issues.push('defaults.max_ttl: must be positive');
+  if (defaults.ttl < 1) issues.push('defaults.ttl: must be positive');
+  if (defaults.ttl > defaults.max_ttl) issues.push('defaults.ttl: exceeds defaults.max_ttl');
+  if (defaults.clock_skew > LIMITS.maxClockSkewSeconds) issues.push(`defaults.clock_skew: at most ${LIMITS.maxClockSkewSeconds}s`);
+
+  const scopes = new Map<string, ScopeDefinition>(Object.entries(BUILT_IN_SCOPES));
+  for (const [scope, def] of Object.entries(parsed.scopes ?? {})) {
+    if (scopes.has(scope)) issues.push(`scopes.${scope}: redefines a built-in scope`);
+    scopes.set(scope, def);
+  }
+
+  const idpNames = uniqueNames(parsed.idps, 'idps', issues);
+  const issuers = new Set<string>();
+  parsed.idps.forEach((idp, i) => {
+    if (issuers.has(idp.issuer)) issues.push(`idps[${i}].issuer: another idp already has this issuer`);
+    issuers.add(idp.issuer);
+    if (idp.clock_skew !== undefined && idp.clock_skew > LIMITS.maxClockSkewSeconds) {
+      issues.push(`idps[${i}].clock_skew: at most ${LIMITS.maxClockSkewSeconds}s`);
+    }
+  });
+  const targetsByName = new Map(parsed.targets.map((t) => [t.name, t]));
+  uniqueNames(parsed.targets, 'targets', issues);
+
+  const policyIds = new Set<string>();
+  const policies: PolicyConfig[] = parsed.policies.map((policy, i) => {
+    const at = `policies[${i}]`;
+    if (policyIds.has(policy.id)) issues.push(`${at}.id: duplicate policy id "${policy.id}"`);
+    policyIds.add(policy.id);
+    if (!idpNames.has(policy.idp)) issues.push(`${at}.idp: no idp named "${policy.idp}"`);
+    checkIdentityMatcher(policy, at, issues);
+    const targets = typeof policy.target === 'string' ? [policy.target] : policy.target;
+    targets.forEach((name, j) => {
+      const where = typeof policy.target === 'string' ? `${at}.target` : `${at}.target[${j}]`;
+      const target = targetsByName.get(name);
+      if (!target) issues.push(`${where}: no target named "${name}"`);
+      else if (target.kind === 'kubernetes-tokenrequest' && !policy.service_account) {
+        issues.push(`${at}.service_account: required for kubernetes-tokenrequest target "${name}"`);
+      }
+    });
+    policy.scopes.forEach((scope, j) => {
+      if (!scopes.has(scope)) issues.push(`${at}.scopes[${j}]: unknown scope "${scope}"`);
+    });
+    if (policy.max_ttl !== undefined) {
+      if (policy.max_ttl < 1) issues.push(`${at}.max_ttl: must be positive`);
+      if (policy.max_ttl > defaults.max_ttl) issues.push(`${at}.max_ttl: exceeds defaults.max_ttl`);
+    }
+    policy.delegation?.actors.forEach((actor, j) => {
+      const where = `${at}.delegation.actors[${j}]`;
+      if (!idpNames.has(actor.idp)) issues.push(`${where}.idp: no idp named "${actor.idp}"`);
+      checkIdentityMatcher(actor, where, issues);
+    });
+    const { target: _target, ...rest } = policy;
+    return { ...rest, targets };
+  });
+
+  if (issues.length) throw new ConfigError(issues);
+  return {
+    issuer: parsed.issuer,
+    signing: parsed.signing,
+    defaults,
+    scopes,
+    idps: parsed.idps.map((idp) => ({ ...idp, clock_skew: idp.clock_skew ?? defaults.clock_skew })),
+    targets: parsed.targets,
+    policies,
+    audit: parsed.audit,
+    diagnose: parsed.diagnose,
+  };
+}
+
+function checkIdentityMatcher(
+  m: { subject?: string | undefined; subject_pattern?: string | undefined; claims?: Record<string, unknown> | undefined },
+  at: string,
+  issues: string[],
+): void {
+  if (m.subject !== undefined && m.subject_pattern !== undefined) {
+    issues.push(`${at}: set subject or subject_pattern, not both`);
+  }
+  const bindsClaims = m.claims !== undefined && Object.keys(m.claims).length > 0;
+  if (m.subject === undefined && m.subject_pattern === undefined && !bindsClaims) {
+    issues.push(`${at}: binds no identity; set subject, subject_pattern or claims`);
+  }
+  if (m.subject_pattern !== undefined && /^\**$/.test(m.subject_pattern) && !bindsClaims) {
+    issues.push(`${at}.subject_pattern: "${m.subject_pattern}" matches every subject; bind claims too or narrow it`);
+  }
+}
+
+function uniqueNames(items: readonly { name: string }[], at: string, issues: string[]): Set<string> {
+  const names = new Set<string>();
+  items.forEach((item, i) => {
+    if (names.has(item.name)) issues.push(`${at}[${i}].name: duplicate name "${item.name}"`);
+    names.add(item.name);
+  });
+  return names;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    if (value instanceof Map) {
+      for (const v of value.values()) deepFreeze(v);
+    } else {
+      for (const v of Object.values(value)) deepFreeze(v);
+    }
+    Object.freeze(value);
+  }
+  return value;
+}

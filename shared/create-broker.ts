@@ -1,0 +1,51 @@
+/**
+ * Builds the broker from a parsed config and the runtime's ports, once per process (Node) or
+ * isolate (Workers): keys are resolved and imported here, never per request.
+ */
+import { AuditLog, type LineWriter } from './audit-log.ts';
+import type { AuditSink } from './audit.ts';
+import type { Config } from './config.ts';
+import type { Broker } from './exchange.ts';
+import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
+import { generateSigningKeys, loadSigningKeys } from './signing-keys.ts';
+
+export interface BrokerPorts {
+  readonly fetch: FetchLike;
+  /** Milliseconds since the epoch. */
+  readonly clock: () => number;
+  /** Resolves `env:NAME`, `file:PATH`, `aws-secrets-manager:ID[#key]` to the secret's text. */
+  readonly resolveSecret: (ref: string) => Promise<string>;
+  /** stdout, one line per call. */
+  readonly writeLine: LineWriter;
+  /** stderr, for operators. */
+  readonly warn: (message: string) => void;
+  readonly auditSink?: AuditSink | undefined;
+  /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
+  readonly shareInFlight: boolean;
+}
+
+export async function createBroker(config: Config, ports: BrokerPorts): Promise<Broker> {
+  const { alg, keys } = config.signing;
+  let signingKeys;
+  if (keys === 'generate') {
+    signingKeys = await generateSigningKeys(alg);
+    ports.warn(
+      `WARNING: signing.keys is "generate": an ephemeral ${alg} key (kid ${signingKeys.kid}) signs tokens. ` +
+        'It is lost on restart and differs between instances; use a stored key in production.',
+    );
+  } else {
+    signingKeys = await loadSigningKeys(alg, await ports.resolveSecret(keys));
+  }
+  for (const target of config.targets) {
+    if (target.kind !== 'kubernetes-oidc') {
+      ports.warn(`WARNING: target "${target.name}" (${target.kind}) is not available in this build; exchanges for it answer 503`);
+    }
+  }
+  return {
+    config,
+    signingKeys,
+    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
+    audit: new AuditLog(ports.writeLine, ports.auditSink),
+    clock: ports.clock,
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * Policy evaluation: pure, data in, decision and reasons out.
+ *
+ * Policies are evaluated in config order. A policy matches the identity when its idp, `subject`
+ * or `subject_pattern`, and every `claims` entry match. The answering policy is the first
+ * identity-matching one that allows the requested target, namespace and every requested scope:
+ * a request is never served by a union of policies.
+ */
+import type { ActorMatcher, ClaimMatchers, Config, PolicyConfig, TargetConfig } from './config.ts';
+import { fail, type Finding, pass } from './findings.ts';
+import { matchGlob } from './glob.ts';
+import type { Claims } from './verify-subject-token.ts';
+
+export interface PolicyRequest {
+  readonly idp: string;
+  readonly claims: Claims;
+  /** The target name the client asked for (already defaulted when the config has one target). */
+  readonly target: string;
+  readonly namespace: string | undefined;
+  readonly scopes: readonly string[] | undefined;
+  readonly actor?: { readonly idp: string; readonly claims: Claims } | undefined;
+}
+
+export interface Grant {
+  readonly policy: PolicyConfig;
+  readonly target: TargetConfig;
+  readonly namespace: string;
+  readonly scopes: readonly string[];
+}
+
+export interface Mismatch {
+  readonly field: string;
+  readonly expected: unknown;
+  readonly actual: unknown;
+}
+
+export interface PolicyDecision {
+  readonly findings: readonly Finding[];
+  readonly grant?: Grant;
+  /** Set when the request must be refused as malformed (namespace omitted with several allowed). */
+  readonly malformed?: string;
+}
+
+/** The clauses of an identity matcher that the claims fail; empty when it matches. */
+export function identityMismatches(
+  matcher: Pick<ActorMatcher, 'idp' | 'subject' | 'subject_pattern' | 'claims'>,
+  idp: string,
+  claims: Claims,
+): Mismatch[] {
+  const out: Mismatch[] = [];
+  if (matcher.idp !== idp) out.push({ field: 'idp', expected: matcher.idp, actual: idp });
+  if (matcher.subject !== undefined && claims.sub !== matcher.subject) {
+    out.push({ field: 'subject', expected: matcher.subject, actual: claims.sub });
+  }
+  if (matcher.subject_pattern !== undefined && !(typeof claims.sub === 'string' && matchGlob(matcher.subject_pattern, claims.sub))) {
+    out.push({ field: 'subject_pattern', expected: matcher.subject_pattern, actual: claims.sub });
+  }
+  for (const [name, expected] of Object.entries(matcher.claims ?? ({} as ClaimMatchers))) {
+    const actual = Object.hasOwn(claims, name) ? claims[name] : undefined;
+    if (!matchClaim(expected, actual)) out.push({ field: `claims.${name}`, expected, actual: actual ?? null });
+  }
+  return out;
+}
+
+type Scalar = string | number | boolean;
+
+/**
+ * A config scalar matches a claim scalar when both, as strings, are equal; a config list means
+ * any-of; an array claim matches when any element matches. Objects and null never match.
+ */
+export function matchClaim(expected: Scalar | readonly Scalar[], actual: unknown): boolean {
+  const wanted = (Array.isArray(expected) ? expected : [expected]).map(String);
+  const values = Array.isArray(actual) ? actual : [actual];
+  return values.some((v) => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && wanted.includes(String(v)));
+}
+
+export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDecision {
+  const traces = config.policies.map((policy) => ({ policy, mismatches: identityMismatches(policy, request.idp, request.claims) }));
+  const matching = traces.filter((t) => t.mismatches.length === 0).map((t) => t.policy);
+
+  if (matching.length === 0) {
+    const nearest = nearestPolicy(traces);
+    return {
+      findings: [fail('policy', 'ERR_POLICY_NO_MATCH', "no policy matches the token's identity", nearest && {
+        policy: nearest.policy.id,
+        mismatches: nearest.mismatches,
+      })],
+    };
+  }
+  const findings: Finding[] = [pass('policy', `${matching.length} polic${matching.length === 1 ? 'y matches' : 'ies match'} the token's identity`, {
+    policy: matching[0]!.id,
+  })];
+
+  const target = config.targets.find((t) => t.name === request.target);
+  if (!target) {
+    findings.push(fail('target', 'ERR_TARGET_UNKNOWN', `unknown audience "${request.target}"`, { actual: request.target }));
+    return { findings };
+  }
+  const forTarget = matching.filter((p) => p.targets.includes(target.name));
+  if (forTarget.length === 0) {
+    findings.push(fail('target', 'ERR_TARGET_NOT_ALLOWED', `no policy matching the token allows target "${target.name}"`, { actual: target.name }));
+    return { findings };
+  }
+  findings.push(pass('target', `target "${target.name}" is allowed`, { actual: target.name }));
+
+  let candidates = forTarget;
+  if (request.namespace !== undefined) {
+    candidates = forTarget.filter((p) => p.namespaces.includes(request.namespace!));
+    if (candidates.length === 0) {
+      findings.push(fail('namespace', 'ERR_NAMESPACE_NOT_ALLOWED', `namespace "${request.namespace}" is not allowed for this identity and target`, {
+        actual: request.namespace,
+        expected: forTarget[0]!.namespaces,
+      }));
+      return { findings };
+    }
+  }
+
+  const requested = request.scopes;
+  let answering = candidates[0]!;
+  if (requested !== undefined) {
+    const unknown = requested.filter((s) => !config.scopes.has(s));
+    if (unknown.length > 0) {
+      findings.push(fail('scope', 'ERR_SCOPE_NOT_ALLOWED', `unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}`, { actual: requested }));
+      return { findings };
+    }
+    const covering = candidates.find((p) => requested.every((s) => p.scopes.includes(s)));
+    if (!covering) {
+      findings.push(fail('scope', 'ERR_SCOPE_NOT_ALLOWED', 'no single policy allows every requested scope for this target and namespace', {
+        actual: requested,
+        expected: candidates[0]!.scopes,
+      }));
+      return { findings };
+    }
+    answering = covering;
+  }
+
+  let namespace = request.namespace;
+  if (namespace === undefined) {
+    if (answering.namespaces.length !== 1) {
+      return { findings, malformed: 'namespace is required: the matching policy allows several namespaces' };
+    }
+    namespace = answering.namespaces[0]!;
+  }
+  findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
+
+  const scopes = requested ?? answering.scopes;
+  findings.push(pass('scope', `scopes ${scopes.join(' ')} are allowed`, { actual: scopes, policy: answering.id }));
+
+  if (request.actor) {
+    const { actor } = request;
+    const allowed = answering.delegation?.actors.some((m) => identityMismatches(m, actor.idp, actor.claims).length === 0) ?? false;
+    if (!allowed) {
+      findings.push(fail('policy', 'ERR_DELEGATION_DENIED', 'the answering policy does not allow this actor to act for the subject', { policy: answering.id }));
+      return { findings };
+    }
+  }
+  return { findings, grant: { policy: answering, target, namespace, scopes } };
+}
+
+/** The policy with the fewest failing identity clauses, ties by config order. */
+function nearestPolicy<T extends { mismatches: Mismatch[] }>(traces: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const trace of traces) if (!best || trace.mismatches.length < best.mismatches.length) best = trace;
+  return best;
+}
+
+/** TTL = min(requested or default ttl, policy max_ttl, defaults.max_ttl). */
+export function grantedTtl(config: Config, policy: PolicyConfig, requested: number | undefined): number {
+  return Math.min(requested ?? config.defaults.ttl, policy.max_ttl ?? config.defaults.max_ttl, config.defaults.max_ttl);
+}

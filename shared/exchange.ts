@@ -1,0 +1,172 @@
+/**
+ * The token exchange (RFC 8693), end to end: request → subject (and actor) verification →
+ * policy → mint → durable audit → response. Every decision, issued or denied, is audited; a
+ * token is returned only after its audit record is durable.
+ */
+import type { AuditEvent } from './audit.ts';
+import { contextClaims, sha256Hex } from './audit.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { Config, TargetConfig } from './config.ts';
+import { StsError } from './errors.ts';
+import { evaluatePolicy, grantedTtl } from './evaluate-policy.ts';
+import { findingError, firstFailure } from './findings.ts';
+import type { IssuerKeys } from './issuer-keys.ts';
+import { mintToken } from './mint-token.ts';
+import { groupFor } from './scopes.ts';
+import type { SigningKeys } from './signing-keys.ts';
+import { parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest } from './token-request.ts';
+import { verifyToken, type VerifiedToken } from './verify-subject-token.ts';
+
+/** Everything a request needs, built once per process (Node) or isolate (Workers). */
+export interface Broker {
+  readonly config: Config;
+  readonly signingKeys: SigningKeys;
+  readonly issuerKeys: IssuerKeys;
+  readonly audit: AuditLog;
+  /** Milliseconds since the epoch. */
+  readonly clock: () => number;
+}
+
+export interface RequestContext {
+  readonly requestId: string;
+  readonly clientIp?: string | undefined;
+  readonly userAgent?: string | undefined;
+}
+
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly issued_token_type: typeof TOKEN_TYPE_JWT;
+  readonly token_type: 'Bearer';
+  readonly expires_in: number;
+  readonly scope: string;
+  readonly namespace: string;
+}
+
+function malformed(message: string): StsError {
+  return new StsError('ERR_REQUEST_MALFORMED', message);
+}
+
+/** The target a request names; the only target when the config has one and the client named none. */
+export function resolveAudience(config: Config, request: Pick<TokenRequest, 'audience'>): string {
+  if (request.audience !== undefined) return request.audience;
+  if (config.targets.length === 1) return config.targets[0]!.name;
+  throw malformed('audience is required: name the target (several are configured)');
+}
+
+/**
+ * `readParameters` reads and decodes the body inside the audited region, so a malformed or
+ * oversized request is a denial with its own audit event like any other.
+ */
+export async function exchangeToken(
+  broker: Broker,
+  readParameters: () => Promise<RawParameters>,
+  ctx: RequestContext,
+): Promise<TokenResponse> {
+  const started = broker.clock();
+  const event: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
+    v: 1,
+    time: new Date(started).toISOString(),
+    request_id: ctx.requestId,
+    endpoint: 'token',
+    decision: 'denied',
+    client_ip: ctx.clientIp,
+    user_agent: ctx.userAgent?.slice(0, 256),
+  };
+  try {
+    const request = parseTokenRequest(await readParameters());
+    event.subject_token_sha256 = await sha256Hex(request.subjectToken);
+    event.target = request.audience;
+    event.namespace = request.namespace;
+    event.scopes = request.scopes;
+    const target = resolveAudience(broker.config, request);
+    event.target = target;
+
+    const now = Math.floor(started / 1000);
+    const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, now };
+    const subject = await verifyToken(request.subjectToken, verifyCtx);
+    if ('failure' in subject) throw findingError(subject.failure);
+    event.idp = subject.idp.name;
+    event.iss = subject.claims.iss;
+    event.sub = subject.claims.sub;
+    event.context = contextClaims(subject.claims);
+
+    let actor: VerifiedToken | undefined;
+    if (request.actorToken !== undefined) {
+      const verified = await verifyToken(request.actorToken, verifyCtx);
+      if ('failure' in verified) {
+        throw new StsError(verified.failure.code ?? 'ERR_INTERNAL', `actor_token: ${verified.failure.message}`, { check: verified.failure.check });
+      }
+      actor = verified;
+      event.actor = `${actor.idp.name}:${actor.claims.sub}`;
+    }
+
+    const decision = evaluatePolicy(broker.config, {
+      idp: subject.idp.name,
+      claims: subject.claims,
+      target,
+      namespace: request.namespace,
+      scopes: request.scopes,
+      actor: actor && { idp: actor.idp.name, claims: actor.claims },
+    });
+    const failure = firstFailure(decision.findings);
+    if (failure) {
+      event.policy = failure.policy;
+      throw findingError(failure);
+    }
+    if (decision.malformed) throw malformed(decision.malformed);
+    const grant = decision.grant!;
+    const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
+    Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });
+
+    const audience = requireOidcTarget(grant.target);
+    const jti = crypto.randomUUID();
+    const minted = await mintToken(broker.signingKeys, {
+      issuer: broker.config.issuer,
+      audience,
+      subject: `${subject.idp.name}:${subject.claims.sub}`,
+      now,
+      ttl,
+      jti,
+      namespace: grant.namespace,
+      scopes: grant.scopes,
+      groups: grant.scopes.map((scope) => groupFor(grant.namespace, scope)),
+      preferredUsername: stringClaim(subject.claims.preferred_username),
+      email: subject.claims.email_verified === true ? stringClaim(subject.claims.email) : undefined,
+      act: event.actor ? { sub: event.actor } : undefined,
+    });
+
+    Object.assign(event, { decision: 'issued', jti, latency_ms: broker.clock() - started });
+    // Durable first: if this throws, the token is dropped and the client gets 503.
+    await broker.audit.record(event);
+    return {
+      access_token: minted.token,
+      issued_token_type: TOKEN_TYPE_JWT,
+      token_type: 'Bearer',
+      expires_in: ttl,
+      scope: grant.scopes.join(' '),
+      namespace: grant.namespace,
+    };
+  } catch (err) {
+    if (event.decision === 'issued') throw err; // the audit write itself failed; already logged
+    const code = err instanceof StsError ? err.code : 'ERR_INTERNAL';
+    Object.assign(event, {
+      decision: 'denied',
+      error: code,
+      check: err instanceof StsError ? err.check : 'internal',
+      reason: err instanceof StsError ? err.message : 'internal error',
+      latency_ms: broker.clock() - started,
+    });
+    await broker.audit.recordDenial(event);
+    throw err;
+  }
+}
+
+function stringClaim(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** The audience of a broker-signed token. Other target kinds are served by their own issuers. */
+function requireOidcTarget(target: TargetConfig): string {
+  if (target.kind === 'kubernetes-oidc') return target.audience;
+  throw new StsError('ERR_UPSTREAM_UNAVAILABLE', `target kind ${target.kind} is not available in this deployment`);
+}

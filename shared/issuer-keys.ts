@@ -1,0 +1,221 @@
+/**
+ * The public keys of each configured identity provider: OIDC discovery (or a configured
+ * `jwks_uri`), fetched with a timeout and a size cap, cached, refreshed in the background of
+ * requests, and refetched for an unknown `kid` at most once per cooldown.
+ *
+ * Only configured issuers ever reach this module: the token's `iss` is matched against the
+ * allowlist before any key is looked up, so a token cannot make the broker fetch a URL it names.
+ */
+import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
+import type { IdpConfig } from './config.ts';
+import { StsError } from './errors.ts';
+import { isLoopbackHost } from './loopback.ts';
+
+export const JWKS_LIMITS = {
+  /** An IdP that does not answer in 5 s is down for this request; the cached keys serve. */
+  fetchTimeoutMs: 5_000,
+  /** Real key sets are a few KiB; a larger answer is a misconfiguration or an attack. */
+  maxResponseBytes: 256 * 1024,
+  /** Keys are refetched when older than this, so a rotation is seen within 10 min. */
+  refreshAfterSeconds: 600,
+  /** After a failed refresh, the last good keys keep serving for up to a day. */
+  maxStaleSeconds: 24 * 3600,
+  /** An unknown kid triggers at most one refetch per issuer in this window (kid storms). */
+  unknownKidCooldownSeconds: 30,
+  /** After a failed fetch, no new attempt for this long, so a dead IdP is not hammered. */
+  failureBackoffSeconds: 5,
+} as const;
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export type KeyResolver = ReturnType<typeof createLocalJWKSet>;
+
+interface CachedKeys {
+  readonly resolver: KeyResolver;
+  readonly kids: ReadonlySet<string>;
+  readonly fetchedAt: number;
+}
+
+interface IssuerState {
+  keys?: CachedKeys;
+  lastAttemptAt?: number;
+  lastFailure?: string;
+  /** Node only (see `shareInFlight`): one fetch per issuer at a time. */
+  inFlight?: Promise<CachedKeys>;
+}
+
+export interface IssuerKeysOptions {
+  fetch: FetchLike;
+  /** Milliseconds since the epoch. */
+  clock: () => number;
+  /**
+   * Share one in-flight fetch between concurrent requests. Safe on Node; never on Workers, where a
+   * promise created by one request's I/O cannot be awaited from another request.
+   */
+  shareInFlight: boolean;
+}
+
+export type RefreshOutcome = 'refreshed' | 'cooldown' | 'failed';
+
+export class IssuerKeys {
+  readonly #options: IssuerKeysOptions;
+  readonly #state = new Map<string, IssuerState>();
+
+  constructor(options: IssuerKeysOptions) {
+    this.#options = options;
+  }
+
+  /** Keys for an issuer: cached when fresh enough; refetched when stale; stale keys when the IdP is down. */
+  async get(idp: IdpConfig): Promise<CachedKeys> {
+    const state = this.#stateFor(idp);
+    const now = this.#nowSeconds();
+    const keys = state.keys;
+    if (keys && now - keys.fetchedAt < JWKS_LIMITS.refreshAfterSeconds) return keys;
+    if (keys && this.#inBackoff(state, now)) return keys;
+    try {
+      return await this.#load(idp, state);
+    } catch (err) {
+      if (keys && now - keys.fetchedAt < JWKS_LIMITS.maxStaleSeconds) return keys;
+      throw unavailable(err);
+    }
+  }
+
+  /** Refetches for an unknown kid, at most once per cooldown per issuer. */
+  async refreshForUnknownKid(idp: IdpConfig): Promise<{ outcome: RefreshOutcome; keys?: CachedKeys }> {
+    const state = this.#stateFor(idp);
+    const now = this.#nowSeconds();
+    const last = state.lastAttemptAt;
+    if (last !== undefined && now - last < JWKS_LIMITS.unknownKidCooldownSeconds) {
+      return state.lastFailure === undefined ? { outcome: 'cooldown' } : { outcome: 'failed' };
+    }
+    try {
+      return { outcome: 'refreshed', keys: await this.#load(idp, state) };
+    } catch {
+      return { outcome: 'failed' };
+    }
+  }
+
+  /** For /readyz and diagnose: issuers whose last fetch failed. */
+  failures(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [issuer, state] of this.#state) if (state.lastFailure) out[issuer] = state.lastFailure;
+    return out;
+  }
+
+  #stateFor(idp: IdpConfig): IssuerState {
+    let state = this.#state.get(idp.issuer);
+    if (!state) this.#state.set(idp.issuer, (state = {}));
+    return state;
+  }
+
+  #inBackoff(state: IssuerState, now: number): boolean {
+    return state.lastFailure !== undefined && state.lastAttemptAt !== undefined &&
+      now - state.lastAttemptAt < JWKS_LIMITS.failureBackoffSeconds;
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#options.clock() / 1000);
+  }
+
+  #load(idp: IdpConfig, state: IssuerState): Promise<CachedKeys> {
+    if (this.#options.shareInFlight && state.inFlight) return state.inFlight;
+    const promise = this.#fetchKeys(idp).then(
+      (keys) => {
+        state.keys = keys;
+        state.lastFailure = undefined;
+        return keys;
+      },
+      (err: unknown) => {
+        state.lastFailure = err instanceof Error ? err.message : 'fetch failed';
+        throw err;
+      },
+    ).finally(() => {
+      state.inFlight = undefined;
+    });
+    state.lastAttemptAt = this.#nowSeconds();
+    if (this.#options.shareInFlight) state.inFlight = promise;
+    return promise;
+  }
+
+  async #fetchKeys(idp: IdpConfig): Promise<CachedKeys> {
+    const jwksUri = idp.jwks_uri ?? (await this.#discoverJwksUri(idp));
+    const doc = await fetchJson(this.#options.fetch, jwksUri);
+    if (!doc || typeof doc !== 'object' || !Array.isArray((doc as JSONWebKeySet).keys)) {
+      throw new Error(`JWKS at ${jwksUri} has no keys array`);
+    }
+    // Only asymmetric public keys can verify subject tokens; drop anything else.
+    const keys = (doc as JSONWebKeySet).keys.filter(
+      (k: JWK) => k && typeof k === 'object' && (k.kty === 'RSA' || k.kty === 'EC' || k.kty === 'OKP') && k.d === undefined,
+    );
+    const kids = new Set(keys.map((k) => k.kid).filter((kid): kid is string => typeof kid === 'string'));
+    return { resolver: createLocalJWKSet({ keys }), kids, fetchedAt: this.#nowSeconds() };
+  }
+
+  async #discoverJwksUri(idp: IdpConfig): Promise<string> {
+    const url = `${idp.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+    const doc = (await fetchJson(this.#options.fetch, url)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    if (!doc || typeof doc !== 'object') throw new Error(`discovery document at ${url} is not an object`);
+    if (doc.issuer !== idp.issuer) throw new Error(`discovery document at ${url} names another issuer`);
+    if (typeof doc.jwks_uri !== 'string' || !isAcceptableUrl(doc.jwks_uri)) {
+      throw new Error(`discovery document at ${url} has no acceptable jwks_uri`);
+    }
+    return doc.jwks_uri;
+  }
+}
+
+function isAcceptableUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  } catch {
+    return false;
+  }
+}
+
+function unavailable(cause: unknown): StsError {
+  return new StsError('ERR_KEYS_UNAVAILABLE', "the signing keys of the token's issuer cannot be fetched; try again later", { cause });
+}
+
+/** GET a JSON document with a timeout, no redirects and a size cap. */
+export async function fetchJson(fetch: FetchLike, url: string): Promise<unknown> {
+  const response = await fetch(url, {
+    method: 'GET',
+    headers: { accept: 'application/json' },
+    redirect: 'manual',
+    signal: AbortSignal.timeout(JWKS_LIMITS.fetchTimeoutMs),
+  });
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => {});
+    throw new Error(`GET ${url} answered ${response.status}`);
+  }
+  const declared = response.headers.get('content-length');
+  if (declared !== null && Number(declared) > JWKS_LIMITS.maxResponseBytes) {
+    await response.body?.cancel().catch(() => {});
+    throw new Error(`GET ${url}: response larger than ${JWKS_LIMITS.maxResponseBytes} bytes`);
+  }
+  const text = await readCapped(response, JWKS_LIMITS.maxResponseBytes, url);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`GET ${url}: response is not JSON`);
+  }
+}
+
+async function readCapped(response: Response, maxBytes: number, url: string): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let total = 0;
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`GET ${url}: response larger than ${maxBytes} bytes`);
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}

@@ -1,0 +1,103 @@
+/**
+ * The broker's signing keys: loaded once at start-up from a private JWK or JWK Set (or generated
+ * for development), imported once, never per request. The first key compatible with
+ * `signing.alg` is current and signs; every key in the set is published, so tokens signed by a
+ * retiring key keep verifying until they expire.
+ */
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type { SigningAlgorithm } from './config.ts';
+
+export interface SigningKeys {
+  readonly alg: SigningAlgorithm;
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+  /** Public keys, current first, as served at /.well-known/jwks.json. */
+  readonly jwks: { readonly keys: readonly JWK[] };
+  /** True for `generate`: keys vanish with the process. */
+  readonly ephemeral: boolean;
+}
+
+export class SigningKeyError extends Error {
+  override name = 'SigningKeyError';
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+const EC_CURVES: Partial<Record<SigningAlgorithm, string>> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
+
+/** Whether a key of this type can sign with the algorithm (ignoring the key's own `alg`). */
+function keyFits(jwk: JWK, alg: SigningAlgorithm): boolean {
+  if (alg.startsWith('ES')) return jwk.kty === 'EC' && jwk.crv === EC_CURVES[alg];
+  return jwk.kty === 'RSA';
+}
+
+function inferAlg(jwk: JWK): string | undefined {
+  if (jwk.alg) return jwk.alg;
+  if (jwk.kty === 'EC') return Object.entries(EC_CURVES).find(([, crv]) => crv === jwk.crv)?.[0];
+  return undefined;
+}
+
+/** Parses the JSON text of a private JWK or JWK Set. */
+export async function loadSigningKeys(alg: SigningAlgorithm, json: string): Promise<SigningKeys> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    throw new SigningKeyError('signing keys: not valid JSON (expected a private JWK or JWK Set)');
+  }
+  const list = doc && typeof doc === 'object' && Array.isArray((doc as { keys?: unknown }).keys)
+    ? ((doc as { keys: unknown[] }).keys)
+    : [doc];
+  if (list.length === 0) throw new SigningKeyError('signing keys: the JWK Set is empty');
+
+  const published: JWK[] = [];
+  let current: { jwk: JWK; kid: string } | undefined;
+  for (const [i, entry] of list.entries()) {
+    if (!entry || typeof entry !== 'object') throw new SigningKeyError(`signing keys: keys[${i}] is not a JWK object`);
+    const jwk = entry as JWK;
+    if (jwk.kty !== 'RSA' && jwk.kty !== 'EC') {
+      throw new SigningKeyError(`signing keys: keys[${i}] has kty ${String(jwk.kty)}; only RSA and EC keys can sign tokens Kubernetes accepts`);
+    }
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new SigningKeyError(`signing keys: keys[${i}] has use "${jwk.use}", not "sig"`);
+    if (typeof jwk.d !== 'string') throw new SigningKeyError(`signing keys: keys[${i}] is a public key; the broker needs the private key`);
+    if (jwk.kty === 'RSA' && typeof jwk.n === 'string' && jwk.n.length < 342) {
+      throw new SigningKeyError(`signing keys: keys[${i}] is an RSA key under 2048 bits`);
+    }
+    const kid = jwk.kid ?? (await calculateJwkThumbprint(jwk, 'sha256'));
+    if (published.some((k) => k.kid === kid)) throw new SigningKeyError(`signing keys: duplicate kid "${kid}"`);
+    const fits = keyFits(jwk, alg) && (jwk.alg === undefined || jwk.alg === alg);
+    if (fits && !current) current = { jwk, kid };
+    published.push(toPublic(jwk, kid, fits ? alg : inferAlg(jwk)));
+  }
+  if (!current) throw new SigningKeyError(`signing keys: no key can sign with ${alg}`);
+  let privateKey: CryptoKey;
+  try {
+    privateKey = (await importJWK({ ...current.jwk, alg }, alg)) as CryptoKey;
+  } catch (err) {
+    throw new SigningKeyError(`signing keys: the ${alg} key "${current.kid}" cannot be imported: ${(err as Error).message}`);
+  }
+  return Object.freeze({ alg, kid: current.kid, privateKey, jwks: Object.freeze({ keys: published }), ephemeral: false });
+}
+
+/** A fresh key pair that lives as long as the process: for development only. */
+export async function generateSigningKeys(alg: SigningAlgorithm): Promise<SigningKeys> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: false, modulusLength: 2048 });
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  return Object.freeze({ alg, kid, privateKey, jwks: Object.freeze({ keys: [toPublic(jwk, kid, alg)] }), ephemeral: true });
+}
+
+/** A private JWK Set for `argo-sts keys generate` and tests. */
+export async function generatePrivateJwks(alg: SigningAlgorithm): Promise<{ keys: JWK[] }> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
+  const jwk = await exportJWK(privateKey);
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  return { keys: [{ ...jwk, kid, alg, use: 'sig' }] };
+}
+
+function toPublic(jwk: JWK, kid: string, alg: string | undefined): JWK {
+  const pub: Record<string, unknown> = { ...jwk };
+  for (const member of PRIVATE_MEMBERS) delete pub[member];
+  delete pub.key_ops;
+  delete pub.ext;
+  return { ...(pub as JWK), kid, use: 'sig', ...(alg ? { alg } : {}) };
+}

@@ -1,0 +1,186 @@
+/**
+ * Parsing an RFC 8693 token-exchange request (form-encoded or JSON) into a typed request.
+ * Size limits are enforced before any parsing work: the body is read with a cap, and the subject
+ * and actor tokens are measured before anyone decodes them.
+ */
+import { StsError } from './errors.ts';
+
+export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const INPUT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_ACCESS_TOKEN]);
+const OUTPUT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS_TOKEN]);
+
+export const REQUEST_LIMITS = {
+  /** Far above any legitimate exchange request; keeps parsing cost bounded. */
+  maxBodyBytes: 64 * 1024,
+  /** Real IdP tokens are a few KiB; Entra tokens with many groups stay well under this. */
+  maxTokenBytes: 16 * 1024,
+  /** RFC 6749 scope tokens, space-separated; more than this is not a real request. */
+  maxScopes: 32,
+} as const;
+
+const PARAMETERS = [
+  'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
+  'audience', 'resource', 'scope', 'namespace', 'requested_ttl', 'requested_token_type',
+] as const;
+type Parameter = (typeof PARAMETERS)[number];
+const KNOWN = new Set<string>(PARAMETERS);
+
+export interface TokenRequest {
+  readonly subjectToken: string;
+  readonly subjectTokenType: string;
+  readonly actorToken: string | undefined;
+  readonly actorTokenType: string | undefined;
+  readonly audience: string | undefined;
+  /** Requested scopes, deduplicated; undefined when omitted or empty. */
+  readonly scopes: readonly string[] | undefined;
+  readonly namespace: string | undefined;
+  readonly requestedTtl: number | undefined;
+  readonly requestedTokenType: string;
+}
+
+export type RawParameters = Partial<Record<Parameter, string>>;
+
+function malformed(message: string): StsError {
+  return new StsError('ERR_REQUEST_MALFORMED', message);
+}
+
+/** Reads a request body with a hard cap, refusing as soon as the cap is passed. */
+export async function readBodyCapped(request: Request, maxBytes = REQUEST_LIMITS.maxBodyBytes): Promise<string> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) {
+    throw new StsError('ERR_REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes`);
+  }
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new StsError('ERR_REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw malformed('request body is not valid UTF-8');
+  }
+}
+
+/** Form or JSON body → single-valued parameters; a repeated known parameter is refused. */
+export function decodeParameters(contentType: string | null, body: string): RawParameters {
+  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const out: RawParameters = {};
+  const set = (key: string, value: unknown) => {
+    if (!KNOWN.has(key)) return; // RFC 6749 §3.2: unrecognized parameters are ignored
+    if (Object.hasOwn(out, key)) throw malformed(`parameter ${key} is repeated`);
+    if (Array.isArray(value)) throw malformed(`parameter ${key} is repeated`);
+    if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
+    if (typeof value !== 'string') throw malformed(`parameter ${key} must be a string`);
+    out[key as Parameter] = value;
+  };
+  if (mediaType === 'application/x-www-form-urlencoded') {
+    for (const [key, value] of new URLSearchParams(body)) set(key, value);
+  } else if (mediaType === 'application/json') {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body);
+    } catch {
+      throw malformed('request body is not valid JSON');
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw malformed('JSON request body must be an object');
+    for (const [key, value] of Object.entries(doc)) set(key, value);
+  } else {
+    throw malformed('content type must be application/x-www-form-urlencoded or application/json');
+  }
+  return out;
+}
+
+/** Validates the parameters of a token-exchange request. */
+export function parseTokenRequest(params: RawParameters): TokenRequest {
+  const grantType = params.grant_type;
+  if (!grantType) throw malformed('grant_type is required');
+  if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) {
+    throw new StsError('ERR_GRANT_TYPE_UNSUPPORTED', `grant_type must be ${GRANT_TYPE_TOKEN_EXCHANGE}`);
+  }
+  const subjectToken = params.subject_token;
+  if (!subjectToken) throw malformed('subject_token is required');
+  checkTokenSize('subject_token', subjectToken);
+  const subjectTokenType = params.subject_token_type;
+  if (!subjectTokenType) throw malformed('subject_token_type is required');
+  if (!INPUT_TOKEN_TYPES.has(subjectTokenType)) throw malformed('subject_token_type is not a supported token type');
+
+  const actorToken = params.actor_token || undefined;
+  const actorTokenType = params.actor_token_type || undefined;
+  if (actorToken !== undefined) {
+    checkTokenSize('actor_token', actorToken);
+    if (!actorTokenType) throw malformed('actor_token_type is required with actor_token');
+    if (!INPUT_TOKEN_TYPES.has(actorTokenType)) throw malformed('actor_token_type is not a supported token type');
+  } else if (actorTokenType !== undefined) {
+    throw malformed('actor_token_type given without actor_token');
+  }
+
+  if (params.resource !== undefined) throw malformed('resource is not supported; name the target with audience');
+
+  const requestedTokenType = params.requested_token_type || TOKEN_TYPE_JWT;
+  if (!OUTPUT_TOKEN_TYPES.has(requestedTokenType)) {
+    throw malformed(`requested_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ACCESS_TOKEN}`);
+  }
+
+  let requestedTtl: number | undefined;
+  if (params.requested_ttl !== undefined && params.requested_ttl !== '') {
+    if (!/^[1-9]\d{0,8}$/.test(params.requested_ttl)) throw malformed('requested_ttl must be a positive integer of seconds');
+    requestedTtl = Number(params.requested_ttl);
+  }
+
+  const scopes = parseScope(params.scope);
+  const namespace = params.namespace || undefined;
+  if (namespace !== undefined && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw malformed('namespace is not a valid Kubernetes namespace name');
+  }
+  const audience = params.audience || undefined;
+  if (audience !== undefined && audience.length > 253) throw malformed('audience is too long');
+
+  return {
+    subjectToken,
+    subjectTokenType,
+    actorToken,
+    actorTokenType,
+    audience,
+    scopes,
+    namespace,
+    requestedTtl,
+    requestedTokenType,
+  };
+}
+
+function checkTokenSize(name: string, token: string): void {
+  // UTF-16 length is a lower bound on UTF-8 bytes; tokens are ASCII, so this is exact for them.
+  if (token.length > REQUEST_LIMITS.maxTokenBytes || new TextEncoder().encode(token).byteLength > REQUEST_LIMITS.maxTokenBytes) {
+    throw new StsError('ERR_REQUEST_TOO_LARGE', `${name} exceeds ${REQUEST_LIMITS.maxTokenBytes} bytes`);
+  }
+}
+
+function parseScope(scope: string | undefined): readonly string[] | undefined {
+  if (scope === undefined || scope.trim() === '') return undefined;
+  const tokens = scope.split(' ').filter((s) => s !== '');
+  for (const token of tokens) {
+    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(token)) throw malformed('scope contains an invalid character');
+  }
+  const unique = [...new Set(tokens)];
+  if (unique.length > REQUEST_LIMITS.maxScopes) throw malformed(`at most ${REQUEST_LIMITS.maxScopes} scopes`);
+  return unique;
+}

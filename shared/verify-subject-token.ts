@@ -1,0 +1,246 @@
+/**
+ * Verification of a subject (or actor) token, in the contract's order:
+ * format → issuer → signature → required claims → audience → expiry → not_before → issued_at.
+ *
+ * The token's `iss` is matched exactly against the configured issuers before any key is looked
+ * up. Signatures are checked with jose against the issuer's own keys, asymmetric algorithms only.
+ * Time rules are ours, with `now` passed in: valid while `now < exp + L`, from `now >= nbf - L`,
+ * and only if `iat <= now + L` (jose checks `iat` only with maxTokenAge, so it is done here).
+ */
+import { compactVerify, decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
+import { VERIFY_ALGORITHMS, type IdpConfig } from './config.ts';
+import { fail, type Finding, firstFailure, pass } from './findings.ts';
+import type { IssuerKeys } from './issuer-keys.ts';
+
+export type Claims = Readonly<Record<string, unknown>>;
+
+export interface TokenInspection {
+  readonly findings: readonly Finding[];
+  readonly header?: ProtectedHeaderParameters;
+  readonly claims?: Claims;
+  /** The configured idp whose issuer the token names exactly. */
+  readonly idp?: IdpConfig;
+  /** True when the signature verified against that idp's keys. */
+  readonly signatureVerified: boolean;
+}
+
+export interface VerifiedToken {
+  readonly idp: IdpConfig;
+  readonly claims: Claims & { readonly sub: string; readonly iss: string };
+  readonly findings: readonly Finding[];
+}
+
+export interface VerifyContext {
+  readonly idps: readonly IdpConfig[];
+  readonly keys: IssuerKeys;
+  /** Seconds since the epoch. */
+  readonly now: number;
+}
+
+export interface InspectOptions {
+  /** /token stops at the first failure; /diagnose runs every check it can. */
+  readonly stopAtFirstFailure: boolean;
+}
+
+/** Inspects a token, returning one or more findings per check. Never throws for a bad token. */
+export async function inspectToken(raw: string, ctx: VerifyContext, options: InspectOptions): Promise<TokenInspection> {
+  const findings: Finding[] = [];
+  const stop = () => options.stopAtFirstFailure && firstFailure(findings) !== undefined;
+
+  const decoded = decodeToken(raw);
+  findings.push(decoded.finding);
+  if (!decoded.claims || !decoded.header) return { findings, signatureVerified: false };
+  const { header, claims } = decoded;
+
+  const idp = findIssuer(claims, ctx.idps, findings);
+  if (stop()) return { findings, header, claims, signatureVerified: false };
+
+  let signatureVerified = false;
+  if (idp) {
+    const signature = await checkSignature(raw, header, idp, ctx.keys);
+    findings.push(signature);
+    signatureVerified = signature.status === 'pass';
+  }
+  if (stop()) return { findings, header, claims, idp, signatureVerified };
+
+  findings.push(...checkClaims(claims, idp, ctx.now));
+  return { findings, header, claims, idp, signatureVerified };
+}
+
+/** Verifies a token for /token: the first failing check becomes the error. */
+export async function verifyToken(raw: string, ctx: VerifyContext): Promise<VerifiedToken | { failure: Finding }> {
+  const inspection = await inspectToken(raw, ctx, { stopAtFirstFailure: true });
+  const failure = firstFailure(inspection.findings);
+  if (failure) return { failure };
+  return {
+    idp: inspection.idp!,
+    claims: inspection.claims as VerifiedToken['claims'],
+    findings: inspection.findings,
+  };
+}
+
+function decodeToken(raw: string): { finding: Finding; header?: ProtectedHeaderParameters; claims?: Claims } {
+  const segments = raw.split('.');
+  if (segments.length === 5) {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token is encrypted (JWE); a signed JWT (JWS) is required') };
+  }
+  if (segments.length !== 3) {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', `not a JWT: ${segments.length} dot-separated segments, a JWT has 3`) };
+  }
+  if (segments.some((s) => !/^[A-Za-z0-9_-]*$/.test(s))) {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: a segment is not base64url') };
+  }
+  let header: ProtectedHeaderParameters;
+  let claims: Claims;
+  try {
+    header = decodeProtectedHeader(raw);
+  } catch {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: the header is not a base64url JSON object') };
+  }
+  if (typeof header.alg !== 'string' || header.alg === 'none') {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token header has no signature algorithm'), header };
+  }
+  if (header.crit !== undefined) {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token header has critical extensions, which are not supported'), header };
+  }
+  try {
+    claims = decodeJwt(raw) as Claims;
+  } catch {
+    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: the payload is not a base64url JSON object'), header };
+  }
+  return { finding: pass('format', `a signed JWT (alg ${header.alg})`, { actual: { alg: header.alg, kid: header.kid, typ: header.typ } }), header, claims };
+}
+
+function findIssuer(claims: Claims, idps: readonly IdpConfig[], findings: Finding[]): IdpConfig | undefined {
+  const iss = claims.iss;
+  if (typeof iss !== 'string' || iss === '') {
+    findings.push(fail('issuer', 'ERR_TOKEN_CLAIM_MISSING', 'the token has no iss claim'));
+    return undefined;
+  }
+  const idp = idps.find((candidate) => candidate.issuer === iss);
+  if (!idp) {
+    findings.push(fail('issuer', 'ERR_ISSUER_UNTRUSTED', "the token's issuer is not trusted", { actual: iss }));
+    return undefined;
+  }
+  findings.push(pass('issuer', `issuer trusted as idp "${idp.name}"`, { actual: iss, expected: idp.issuer }));
+  return idp;
+}
+
+async function checkSignature(raw: string, header: ProtectedHeaderParameters, idp: IdpConfig, keys: IssuerKeys): Promise<Finding> {
+  const algorithms: readonly string[] = idp.algorithms ?? VERIFY_ALGORITHMS;
+  const actual = { alg: header.alg, kid: header.kid };
+  if (!algorithms.includes(header.alg!)) {
+    return fail('signature', 'ERR_ALGORITHM_NOT_ALLOWED', `signature algorithm ${header.alg} is not accepted for this issuer`, {
+      actual,
+      expected: algorithms,
+    });
+  }
+  let cached;
+  try {
+    cached = await keys.get(idp);
+  } catch {
+    return fail('signature', 'ERR_KEYS_UNAVAILABLE', "the issuer's signing keys cannot be fetched and none are cached; try again later", { actual });
+  }
+  const verifyOptions = { algorithms: [...algorithms] };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await compactVerify(raw, cached.resolver, verifyOptions);
+      return pass('signature', `signature verified with key ${header.kid ?? '(no kid)'}`, { actual });
+    } catch (err) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey && attempt === 0) {
+        const refresh = await keys.refreshForUnknownKid(idp);
+        if (refresh.outcome === 'refreshed' && refresh.keys) {
+          cached = refresh.keys;
+          continue;
+        }
+        if (refresh.outcome === 'failed') {
+          return fail('signature', 'ERR_KEYS_UNAVAILABLE', "the token's key id is unknown and the issuer's keys cannot be refreshed; try again later", { actual });
+        }
+      }
+      if (err instanceof joseErrors.JWKSNoMatchingKey) {
+        return fail('signature', 'ERR_KEY_NOT_FOUND', `no key of the issuer matches the token's key id ${header.kid ?? '(none)'} and algorithm`, {
+          actual,
+          expected: [...cached.kids],
+          hint: 'the key may have been rotated away, or the token comes from another tenant or environment',
+        });
+      }
+      if (err instanceof joseErrors.JOSEAlgNotAllowed) {
+        return fail('signature', 'ERR_ALGORITHM_NOT_ALLOWED', `signature algorithm ${header.alg} is not accepted for this issuer`, { actual });
+      }
+      return fail('signature', 'ERR_SIGNATURE_INVALID', 'the token signature does not verify', { actual });
+    }
+  }
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** Required claims, audience and time: pure, with `now` in seconds. */
+export function checkClaims(claims: Claims, idp: IdpConfig | undefined, now: number): Finding[] {
+  const findings: Finding[] = [];
+  const leeway = idp?.clock_skew ?? 0;
+
+  if (typeof claims.sub !== 'string' || claims.sub === '') {
+    findings.push(fail('format', 'ERR_TOKEN_CLAIM_MISSING', 'the token has no sub claim'));
+  }
+
+  const aud = claims.aud;
+  const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : undefined;
+  if (!auds || auds.length === 0) {
+    findings.push(fail('audience', 'ERR_TOKEN_CLAIM_MISSING', 'the token has no aud claim', { actual: aud ?? null }));
+  } else if (idp) {
+    const accepted = auds.find((a) => idp.audiences.includes(a));
+    findings.push(accepted
+      ? pass('audience', `audience "${accepted}" is accepted`, { actual: aud, expected: idp.audiences })
+      : fail('audience', 'ERR_AUDIENCE_MISMATCH', "the token's audience is not accepted for its issuer", { actual: aud, expected: idp.audiences }));
+  }
+
+  const exp = claims.exp;
+  if (!isNumericDate(exp)) {
+    findings.push(fail('expiry', 'ERR_TOKEN_CLAIM_MISSING', 'the token has no numeric exp claim', { actual: exp ?? null }));
+  } else {
+    const past = now - exp;
+    const extra = { actual: exp, seconds: past, leeway_seconds: leeway };
+    if (now >= exp + leeway) {
+      findings.push(fail('expiry', 'ERR_TOKEN_EXPIRED', `the token expired ${past} s ago (leeway ${leeway} s)`, extra));
+    } else if (past >= 0) {
+      findings.push({ ...pass('expiry', `the token expired ${past} s ago, within the leeway of ${leeway} s`, extra), status: 'warn' });
+    } else {
+      findings.push(pass('expiry', `the token expires in ${-past} s (leeway ${leeway} s)`, extra));
+    }
+  }
+
+  const nbf = claims.nbf;
+  if (nbf === undefined) {
+    findings.push(pass('not_before', 'the token has no nbf claim'));
+  } else if (!isNumericDate(nbf)) {
+    findings.push(fail('not_before', 'ERR_TOKEN_FORMAT', 'the token nbf claim is not a number', { actual: nbf }));
+  } else {
+    const ahead = nbf - now;
+    const extra = { actual: nbf, seconds: ahead, leeway_seconds: leeway };
+    if (now < nbf - leeway) {
+      findings.push(fail('not_before', 'ERR_TOKEN_NOT_YET_VALID', `the token is not valid for another ${ahead} s (nbf ${ahead} s in the future; leeway ${leeway} s)`, extra));
+    } else if (ahead > 0) {
+      findings.push({ ...pass('not_before', `nbf is ${ahead} s in the future, within the leeway of ${leeway} s`, extra), status: 'warn' });
+    } else {
+      findings.push(pass('not_before', `valid since ${-ahead} s (leeway ${leeway} s)`, extra));
+    }
+  }
+
+  const iat = claims.iat;
+  if (!isNumericDate(iat)) {
+    findings.push(fail('issued_at', 'ERR_TOKEN_CLAIM_MISSING', 'the token has no numeric iat claim', { actual: iat ?? null }));
+  } else {
+    const ahead = iat - now;
+    const extra = { actual: iat, seconds: ahead, leeway_seconds: leeway };
+    if (iat > now + leeway) {
+      findings.push(fail('issued_at', 'ERR_TOKEN_ISSUED_IN_FUTURE', `the token was issued ${ahead} s in the future: the IdP's clock or this host's is ahead (leeway ${leeway} s)`, extra));
+    } else if (ahead > 0) {
+      findings.push({ ...pass('issued_at', `issued ${ahead} s in the future, within the leeway of ${leeway} s`, extra), status: 'warn' });
+    } else {
+      findings.push(pass('issued_at', `issued ${-ahead} s ago (leeway ${leeway} s)`, extra));
+    }
+  }
+  return findings;
+}

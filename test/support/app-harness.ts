@@ -1,0 +1,63 @@
+/**
+ * Builds the real Hono app around a real broker (real config parsing, real key import, real
+ * JWKS fetches to loopback IdPs) with a frozen clock and captured stdout lines.
+ */
+import { createApp } from '../../functions/app.ts';
+import type { AuditSink } from '../../shared/audit.ts';
+import { parseConfigText } from '../../shared/config.ts';
+import { createBroker } from '../../shared/create-broker.ts';
+import type { Broker } from '../../shared/exchange.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN } from '../../shared/token-request.ts';
+
+export interface Harness {
+  readonly app: ReturnType<typeof createApp>;
+  readonly broker: Broker;
+  /** Every stdout line, parsed. */
+  readonly lines: Record<string, unknown>[];
+  readonly errors: string[];
+  /** Moves the frozen clock. */
+  setNow(seconds: number): void;
+  exchange(params: Record<string, string>, init?: { headers?: Record<string, string> }): Promise<Response>;
+  audits(): Record<string, unknown>[];
+}
+
+export async function buildHarness(configYaml: string, options: { now: number; env?: Record<string, string>; auditSink?: AuditSink }): Promise<Harness> {
+  let nowMs = options.now * 1000;
+  const lines: Record<string, unknown>[] = [];
+  const errors: string[] = [];
+  const broker = await createBroker(parseConfigText(configYaml), {
+    fetch: (input, init) => fetch(input, init),
+    clock: () => nowMs,
+    resolveSecret: async (ref) => {
+      const value = options.env?.[ref.replace(/^env:/, '')];
+      if (value === undefined) throw new Error(`secret ${ref} not set`);
+      return value;
+    },
+    writeLine: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+    warn: (message) => errors.push(message),
+    auditSink: options.auditSink,
+    shareInFlight: true,
+  });
+  const app = createApp({
+    broker: async () => broker,
+    clientIp: () => '127.0.0.1',
+    logError: (message) => errors.push(message),
+  });
+  return {
+    app,
+    broker,
+    lines,
+    errors,
+    setNow(seconds) {
+      nowMs = seconds * 1000;
+    },
+    exchange(params, init = {}) {
+      return Promise.resolve(app.request('/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...init.headers },
+        body: new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_ID_TOKEN, ...params }).toString(),
+      }));
+    },
+    audits: () => lines.filter((l) => l.type === 'audit'),
+  };
+}
