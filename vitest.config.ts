@@ -22,7 +22,10 @@ export default defineConfig({
           cloudflareTest(async ({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { ARGO_STS_CONFIG: inject<string>('workerdConfig') },
+              bindings: {
+                ARGO_STS_CONFIG: inject<string>('workerdConfig'),
+                SIGNING_KEYS: inject<string>('workerdSigningKeys'),
+              },
             },
           })),
         ],
