@@ -10,7 +10,6 @@ import { ConfigError, type Config } from '../shared/config.ts';
 import { createBroker } from '../shared/create-broker.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { SigningKeyError } from '../shared/signing-keys.ts';
-import { SqliteAuditSink } from './adapters/sqlite-audit-sink.ts';
 import { loadNodeConfig } from './adapters/node-config.ts';
 import { nodeSecretResolver } from './adapters/node-secrets.ts';
 import { createApp } from './app.ts';
@@ -36,7 +35,10 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
   const sinkSpec = config.audit.sink;
   if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH on Node']);
-  const auditSink = sinkSpec?.startsWith('sqlite:') ? new SqliteAuditSink(sinkSpec.slice('sqlite:'.length)) : undefined;
+  // Loaded on demand: node:sqlite is only needed (and only warns) when the config asks for it.
+  const auditSink = sinkSpec?.startsWith('sqlite:')
+    ? new (await import('./adapters/sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
+    : undefined;
   const broker = await createBroker(config, {
     fetch: (input, init) => fetch(input, init),
     clock: () => Date.now(),

@@ -1,0 +1,15 @@
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
+/** The `argo-sts` command. Needs Node 24 (run it through npx or npm run in this package). */
+import { runCli } from './main.ts';
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  stdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+});
+process.exitCode = code;

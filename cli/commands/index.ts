@@ -1,0 +1,7 @@
+/** Every CLI command, in the order `argo-sts --help` lists them. Add a command here. */
+import type { Command } from '../command.ts';
+import { configCheck } from './config-check.ts';
+import { keysGenerate } from './keys-generate.ts';
+import { serve } from './serve.ts';
+
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate];
