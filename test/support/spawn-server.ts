@@ -1,0 +1,162 @@
+/**
+ * Starts argo-sts the way an operator does — `npm start --silent` from the repository root — and
+ * watches it: stderr for the "serving" line (and everything else, for leak checks), stdout for
+ * the audit JSON lines. npm runs the server as its child, so the command gets its own process
+ * group and `stop()` signals the whole group, then waits until no member is left.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Upper bounds for waiting on the child; generous, since they only bound a failure. */
+export const SPAWN_LIMITS = {
+  startMs: 30_000,
+  stopMs: 10_000,
+  auditLineMs: 5_000,
+} as const;
+
+export interface ServerOutput {
+  /** Complete lines written so far (a trailing partial line is held back until its newline). */
+  readonly stdout: readonly string[];
+  readonly stderr: readonly string[];
+}
+
+export interface SpawnedServer extends ServerOutput {
+  /** `http://127.0.0.1:<port>` as the server printed it. */
+  readonly url: string;
+  /** The issuer the server says it serves. */
+  readonly issuer: string;
+  readonly pid: number;
+  /** stdout lines parsed as JSON objects; a line that is not JSON throws. */
+  jsonLines(): Record<string, unknown>[];
+  /** Resolves with the audit lines for a request once at least one has arrived. */
+  waitForAudit(requestId: string): Promise<Record<string, unknown>[]>;
+  /** SIGTERM to the process group; resolves with npm's exit code once no process of the group is left. */
+  stop(): Promise<number | null>;
+}
+
+export interface ExitedServer extends ServerOutput {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+function startNpm(env: Record<string, string>) {
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: npm and the node it starts are signalled together
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  collectLines(child, 'stdout', stdout);
+  collectLines(child, 'stderr', stderr);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  // If the test process dies first, do not leave the server behind.
+  const killOnExit = () => signalGroup(child.pid, 'SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
+  return { child, stdout, stderr, exited };
+}
+
+function collectLines(child: ChildProcess, stream: 'stdout' | 'stderr', lines: string[]): void {
+  let pending = '';
+  child[stream]!.setEncoding('utf8');
+  child[stream]!.on('data', (chunk: string) => {
+    pending += chunk;
+    const parts = pending.split('\n');
+    pending = parts.pop()!;
+    lines.push(...parts);
+  });
+  child[stream]!.on('end', () => {
+    if (pending) lines.push(pending);
+    pending = '';
+  });
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false; // ESRCH: no process left in the group
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Spawns `npm start --silent` and resolves once the server prints its "serving" line. */
+export async function spawnServer(env: Record<string, string>): Promise<SpawnedServer> {
+  const { child, stdout, stderr, exited } = startNpm(env);
+  const pid = child.pid!;
+  const serving = /^argo-sts: serving (\S+) on (http:\/\/\S+)$/;
+
+  const started = await new Promise<{ issuer: string; url: string }>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`argo-sts did not start within ${SPAWN_LIMITS.startMs} ms; stderr:\n${stderr.join('\n')}`)), SPAWN_LIMITS.startMs);
+    const poll = setInterval(() => {
+      const match = stderr.map((line) => serving.exec(line)).find(Boolean);
+      if (match) done(undefined, { issuer: match[1]!, url: match[2]! });
+    }, 20);
+    void exited.then(({ code, signal }) => done(new Error(`argo-sts exited (code ${code}, signal ${signal}) before serving; stderr:\n${stderr.join('\n')}`)));
+    function done(err?: Error, value?: { issuer: string; url: string }) {
+      clearTimeout(timer);
+      clearInterval(poll);
+      if (err) {
+        signalGroup(pid, 'SIGKILL');
+        reject(err);
+      } else resolve(value!);
+    }
+  });
+
+  const jsonLines = () => stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return {
+    ...started,
+    pid,
+    stdout,
+    stderr,
+    jsonLines,
+    async waitForAudit(requestId) {
+      const deadline = Date.now() + SPAWN_LIMITS.auditLineMs;
+      for (;;) {
+        const found = jsonLines().filter((line) => line.type === 'audit' && line.request_id === requestId);
+        if (found.length > 0 || Date.now() > deadline) return found;
+        await sleep(10);
+      }
+    },
+    async stop() {
+      signalGroup(pid, 'SIGTERM');
+      const deadline = Date.now() + SPAWN_LIMITS.stopMs;
+      const { code } = await Promise.race([exited, sleep(SPAWN_LIMITS.stopMs).then(() => ({ code: null }))]);
+      while (groupAlive(pid)) {
+        if (Date.now() > deadline) {
+          signalGroup(pid, 'SIGKILL');
+          throw new Error(`argo-sts (process group ${pid}) did not stop within ${SPAWN_LIMITS.stopMs} ms of SIGTERM`);
+        }
+        await sleep(20);
+      }
+      return code;
+    },
+  };
+}
+
+/** Spawns `npm start --silent` for a start-up that is expected to fail, and waits for the exit. */
+export async function spawnServerToExit(env: Record<string, string>): Promise<ExitedServer> {
+  const { child, stdout, stderr, exited } = startNpm(env);
+  const timer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), SPAWN_LIMITS.startMs);
+  const { code, signal } = await exited;
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
+}
