@@ -1,6 +1,8 @@
 /**
  * The audit table, one schema for SQLite (Node, node:sqlite) and D1 (Workers). Migrations are
- * applied in order and recorded in `audit_migrations`; both sinks run the same statements.
+ * applied in order and recorded in `audit_migrations`; both sinks run the same statements. A
+ * migration only ever adds (columns, indexes), so rows written under an older event version stay
+ * readable: their new columns are NULL and their `v` says which fields they could have.
  */
 import type { AuditEvent } from './audit.ts';
 
@@ -39,6 +41,14 @@ export const AUDIT_MIGRATIONS: readonly { readonly id: number; readonly sql: rea
       'CREATE UNIQUE INDEX IF NOT EXISTS audit_events_jti ON audit_events (jti) WHERE jti IS NOT NULL',
     ],
   },
+  {
+    // Event schema v2: which fields audit.redact removed; "who got credentials for namespace X".
+    id: 2,
+    sql: [
+      'ALTER TABLE audit_events ADD COLUMN redacted TEXT',
+      'CREATE INDEX IF NOT EXISTS audit_events_namespace_time ON audit_events (namespace, time)',
+    ],
+  },
 ];
 
 export const AUDIT_MIGRATIONS_TABLE =
@@ -47,7 +57,7 @@ export const AUDIT_MIGRATIONS_TABLE =
 export const AUDIT_COLUMNS = [
   'v', 'time', 'request_id', 'endpoint', 'decision', 'error', 'reason', 'check_id', 'idp', 'iss', 'sub', 'actor',
   'policy', 'target', 'namespace', 'scopes', 'ttl', 'jti', 'subject_token_sha256', 'client_ip', 'user_agent',
-  'latency_ms', 'context',
+  'latency_ms', 'context', 'redacted',
 ] as const;
 
 export const AUDIT_INSERT = `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
@@ -80,6 +90,14 @@ export function auditRow(event: AuditEvent): AuditRowValue[] {
     user_agent: event.user_agent ?? null,
     latency_ms: event.latency_ms ?? null,
     context: event.context ? JSON.stringify(event.context) : null,
+    redacted: event.redacted?.length ? event.redacted.join(' ') : null,
   };
   return AUDIT_COLUMNS.map((c) => row[c]);
 }
+
+/** Statements that bring a database from `applied` migrations to the newest, in order. */
+export function pendingMigrations(applied: ReadonlySet<number>): (typeof AUDIT_MIGRATIONS)[number][] {
+  return AUDIT_MIGRATIONS.filter((m) => !applied.has(m.id));
+}
+
+export const AUDIT_MIGRATION_RECORD = 'INSERT INTO audit_migrations (id, applied_at) VALUES (?, ?)';

@@ -6,7 +6,12 @@
  */
 import type { Claims } from './verify-subject-token.ts';
 
-export const AUDIT_SCHEMA_VERSION = 1;
+/**
+ * The event schema's version, stamped on every event as `v` and stored with every row. Version 2
+ * added `redacted` (the names of fields removed by `audit.redact`). A reader that meets a higher
+ * version than it knows should keep the fields it understands and ignore the rest.
+ */
+export const AUDIT_SCHEMA_VERSION = 2;
 
 export interface AuditEvent {
   readonly v: number;
@@ -32,6 +37,8 @@ export interface AuditEvent {
   readonly user_agent?: string | undefined;
   readonly latency_ms?: number | undefined;
   readonly context?: Readonly<Record<string, string>> | undefined;
+  /** Names of the fields `audit.redact` removed from this event (v2). */
+  readonly redacted?: readonly string[] | undefined;
 }
 
 /** A durable place for audit events. `record` resolves only once the event is durable. */
@@ -62,6 +69,38 @@ export function contextClaims(claims: Claims | undefined): Record<string, string
     }
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * Personal data that `audit.redact` can remove: the client's address and user agent, and the
+ * context claims that name a person (GitHub's `actor` is a user name). Pipeline identity
+ * (repository, project path, run and pipeline ids) stays: it is what an audit trail is for.
+ */
+export const REDACTABLE_FIELDS = ['client_ip', 'user_agent', 'email', 'preferred_username', 'actor', 'oid'] as const;
+export type RedactableField = (typeof REDACTABLE_FIELDS)[number];
+
+/**
+ * The event without the listed personal data, and `redacted` naming what was removed. Context
+ * claims are removed by name; `actor` is the GitHub context claim, not the delegating actor.
+ */
+export function redactEvent(event: AuditEvent, fields: readonly RedactableField[]): AuditEvent {
+  if (fields.length === 0) return event;
+  const removed: string[] = [];
+  const out: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = { ...event };
+  let context: Record<string, string> | undefined = event.context ? { ...event.context } : undefined;
+  for (const field of fields) {
+    if ((field === 'client_ip' || field === 'user_agent') && out[field] !== undefined) {
+      out[field] = undefined;
+      removed.push(field);
+    } else if (context && field in context) {
+      delete context[field];
+      removed.push(field);
+    }
+  }
+  if (context && Object.keys(context).length === 0) context = undefined;
+  out.context = context;
+  if (removed.length > 0) out.redacted = removed;
+  return out;
 }
 
 export async function sha256Hex(text: string): Promise<string> {

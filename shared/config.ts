@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { isLoopbackHost } from './loopback.ts';
 import { BUILT_IN_SCOPES } from './scopes.ts';
+import { REDACTABLE_FIELDS } from './audit.ts';
 
 export const SIGNING_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512',
@@ -157,7 +158,11 @@ const configSchema = z.strictObject({
   idps: z.array(idpSchema).min(1),
   targets: z.array(targetSchema).min(1),
   policies: z.array(policySchema),
-  audit: z.strictObject({ sink: z.string().regex(/^(sqlite:.+|d1:[A-Za-z_][A-Za-z0-9_]*)$/, 'must be sqlite:PATH or d1:BINDING').optional() }).default({}),
+  audit: z.strictObject({
+    sink: z.string().regex(/^(sqlite:.+|d1:[A-Za-z_][A-Za-z0-9_]*)$/, 'must be sqlite:PATH or d1:BINDING').optional(),
+    // Personal data removed from every audit event (stdout and durable); see docs/audit.md.
+    redact: z.array(z.enum(REDACTABLE_FIELDS)).optional(),
+  }).default({}),
   diagnose: z.strictObject({ reveal: z.enum(['verified', 'full', 'basic']).default('verified') }).default({ reveal: 'verified' }),
 });
 

@@ -2,7 +2,7 @@
  * Builds the broker from a parsed config and the runtime's ports, once per process (Node) or
  * isolate (Workers): keys are resolved and imported here, never per request.
  */
-import { AuditLog, type LineWriter } from './audit-log.ts';
+import { AuditLog, type AuditObserver, type LineWriter } from './audit-log.ts';
 import type { AuditSink } from './audit.ts';
 import type { Config } from './config.ts';
 import type { Broker } from './exchange.ts';
@@ -20,6 +20,8 @@ export interface BrokerPorts {
   /** stderr, for operators. */
   readonly warn: (message: string) => void;
   readonly auditSink?: AuditSink | undefined;
+  /** Metrics about decisions and durable writes (Prometheus on Node, log fields on Workers). */
+  readonly auditObserver?: AuditObserver | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
   readonly shareInFlight: boolean;
 }
@@ -45,7 +47,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     config,
     signingKeys,
     issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
-    audit: new AuditLog(ports.writeLine, ports.auditSink),
+    audit: new AuditLog(ports.writeLine, ports.auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     clock: ports.clock,
   };
 }
