@@ -1,22 +1,28 @@
-/** Secret references on Node: `env:NAME` from the process environment, `file:PATH` from disk. */
+/**
+ * Secret references on Node: `env:NAME` from the process environment, `file:PATH` from disk,
+ * `aws-secrets-manager:ID[#key]` through the AWS SDK configured from the same environment.
+ * Parsing and `#key` selection live in shared/secret-refs.ts.
+ */
 import { readFile } from 'node:fs/promises';
+import { createSecretStore, SecretError, type SecretStore } from '../../shared/secret-refs.ts';
+import { awsSecretsManagerReader } from './aws-secrets-manager.ts';
 
-export function nodeSecretResolver(env: NodeJS.ProcessEnv): (ref: string) => Promise<string> {
-  return async (ref) => {
-    if (ref.startsWith('env:')) {
-      const name = ref.slice(4);
-      const value = env[name];
-      if (value === undefined || value === '') throw new Error(`secret ${ref}: environment variable ${name} is not set`);
-      return value;
-    }
-    if (ref.startsWith('file:')) {
-      const path = ref.slice(5);
+export function nodeSecretStore(env: NodeJS.ProcessEnv): SecretStore {
+  return createSecretStore({
+    runtime: 'Node',
+    env: (name) => env[name],
+    file: async (path) => {
       try {
         return await readFile(path, 'utf8');
       } catch (err) {
-        throw new Error(`secret ${ref}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        throw new SecretError(`file:${path}`, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
       }
-    }
-    throw new Error(`secret ${ref}: this reference kind is not available in this build`);
-  };
+    },
+    awsSecretsManager: awsSecretsManagerReader(env, { requireExplicitCredentials: false }),
+  });
+}
+
+export function nodeSecretResolver(env: NodeJS.ProcessEnv): (ref: string) => Promise<string> {
+  const store = nodeSecretStore(env);
+  return (ref) => store.resolve(ref);
 }

@@ -1,13 +1,20 @@
-/** Secret references on Workers: `env:NAME` from the Worker's vars and secrets. No filesystem here. */
+/**
+ * Secret references on Workers: `env:NAME` from the Worker's vars and secrets,
+ * `aws-secrets-manager:ID[#key]` with AWS settings from Worker vars and secrets of the standard
+ * names (keys required: workerd has no default credential chain). No filesystem here.
+ */
+import { createSecretStore, type SecretStore } from '../../shared/secret-refs.ts';
+import { awsSecretsManagerReader } from './aws-secrets-manager.ts';
+
+export function workerSecretStore(env: Readonly<Record<string, unknown>>): SecretStore {
+  return createSecretStore({
+    runtime: 'Workers',
+    env: (name) => (typeof env[name] === 'string' ? (env[name] as string) : undefined),
+    awsSecretsManager: awsSecretsManagerReader(env, { requireExplicitCredentials: true }),
+  });
+}
+
 export function workerSecretResolver(env: Readonly<Record<string, unknown>>): (ref: string) => Promise<string> {
-  return async (ref) => {
-    if (ref.startsWith('env:')) {
-      const name = ref.slice(4);
-      const value = env[name];
-      if (typeof value !== 'string' || value === '') throw new Error(`secret ${ref}: Worker secret or var ${name} is not set`);
-      return value;
-    }
-    if (ref.startsWith('file:')) throw new Error(`secret ${ref}: file: references are not available on Workers; use a Worker secret (env:NAME)`);
-    throw new Error(`secret ${ref}: this reference kind is not available in this build`);
-  };
+  const store = workerSecretStore(env);
+  return (ref) => store.resolve(ref);
 }
