@@ -1,0 +1,122 @@
+/**
+ * Nothing is lost on a crash: argo-sts runs as an operator starts it (`npm start --silent`, its
+ * own process group), clients exchange tokens concurrently, the whole group is SIGKILLed in the
+ * middle of the load, and after a restart on the same SQLite file every token a client received
+ * has its audit row.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
+import { type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
+
+/** The load: bounded in count and time, loopback only. */
+const LOAD = {
+  clients: 16,
+  /** SIGKILL once this many tokens have reached clients; the other requests are in flight. */
+  killAfterTokens: 120,
+  maxRequests: 2_000,
+} as const;
+
+let github: LoopbackIdp;
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'argo-sts-crash-'));
+  github = await startLoopbackIdp();
+  const configPath = join(dir, 'argo-sts.yaml');
+  writeFileSync(configPath, `
+issuer: https://sts.crash.test
+signing: { alg: ES256, keys: env:SIGNING_KEYS }
+idps:
+  - { name: github, issuer: ${github.issuer}, audiences: [argo-sts], preset: github-actions }
+targets:
+  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
+policies:
+  - { id: ci-main, idp: github, target: argo-prod, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:submit] }
+audit: { sink: "sqlite:${join(dir, 'audit.db')}" }
+`);
+  env = {
+    ARGO_STS_CONFIG_FILE: configPath,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')),
+  };
+});
+
+afterAll(async () => {
+  await github?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('a crash in the middle of a load', () => {
+  it('loses no audit row of any token a client received', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    // A fresh subject token (and jti) per request, as CI jobs present them.
+    const subjectToken = () => github.sign(fixtureClaims('github-actions', now, { iss: github.issuer, jti: crypto.randomUUID() }));
+    const server: SpawnedServer = await spawnServer(env);
+    const received: string[] = [];
+    let sent = 0;
+    let failedConnections = 0;
+    let killed = false;
+
+    const client = async () => {
+      while (!killed && sent < LOAD.maxRequests) {
+        sent++;
+        const token = await subjectToken();
+        try {
+          const res = await fetch(`${server.url}/token`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({
+              grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+              subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+              subject_token: token,
+            }),
+          });
+          const body = (await res.json()) as { access_token?: string };
+          if (res.status === 200 && body.access_token) received.push(decodeJwt(body.access_token).jti as string);
+        } catch {
+          failedConnections++; // the server died under this request: the client got no token
+        }
+        if (!killed && received.length >= LOAD.killAfterTokens) {
+          killed = true;
+          process.kill(-server.pid, 'SIGKILL'); // npm and node alike, no chance to flush or close
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: LOAD.clients }, () => client()));
+    expect(killed).toBe(true);
+    while (groupAlive(server.pid)) await new Promise((resolve) => setTimeout(resolve, 20));
+    // The kill landed mid-load: requests were still open when the process died.
+    expect(failedConnections).toBeGreaterThan(0);
+
+    // Restart on the same file: the WAL is recovered and the server serves again.
+    const restarted = await spawnServer(env);
+    try {
+      expect((await fetch(`${restarted.url}/readyz`)).status).toBe(200);
+      const db = new DatabaseSync(join(dir, 'audit.db'), { readOnly: true });
+      const stored = new Set((db.prepare("SELECT jti FROM audit_events WHERE decision = 'issued'").all() as { jti: string }[]).map((r) => r.jti));
+      db.close();
+      const missing = received.filter((jti) => !stored.has(jti));
+      expect(received.length).toBeGreaterThanOrEqual(LOAD.killAfterTokens);
+      expect(missing).toEqual([]);
+    } finally {
+      await restarted.stop();
+    }
+  });
+});
