@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import { StsError, toWireError } from '../shared/errors.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { healthRoutes } from './routes/health.ts';
+import { targetsRoutes } from './routes/targets.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 
@@ -36,6 +37,7 @@ export function createApp(runtime: AppRuntime): Hono<AppEnv> {
   app.route('/', tokenRoutes);
   app.route('/', wellKnownRoutes);
   app.route('/', healthRoutes);
+  app.route('/', targetsRoutes);
 
   app.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404));
 

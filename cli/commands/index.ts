@@ -1,7 +1,8 @@
 /** Every CLI command, in the order `argo-sts --help` lists them. Add a command here. */
 import type { Command } from '../command.ts';
 import { configCheck } from './config-check.ts';
+import { exchangeCommand } from './exchange.ts';
 import { keysGenerate } from './keys-generate.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand];
