@@ -126,7 +126,7 @@ function findIssuer(claims: Claims, idps: readonly IdpConfig[], findings: Findin
   return idp;
 }
 
-async function checkSignature(raw: string, header: ProtectedHeaderParameters, idp: IdpConfig, keys: IssuerKeys): Promise<Finding> {
+export async function checkSignature(raw: string, header: ProtectedHeaderParameters, idp: IdpConfig, keys: IssuerKeys): Promise<Finding> {
   const algorithms: readonly string[] = idp.algorithms ?? VERIFY_ALGORITHMS;
   const actual = { alg: header.alg, kid: header.kid };
   if (!algorithms.includes(header.alg!)) {
