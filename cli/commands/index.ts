@@ -1,8 +1,9 @@
 /** Every CLI command, in the order `argo-sts --help` lists them. Add a command here. */
 import type { Command } from '../command.ts';
+import { audit } from './audit.ts';
 import { configCheck } from './config-check.ts';
 import { exchangeCommand } from './exchange.ts';
 import { keysGenerate } from './keys-generate.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, audit];
