@@ -117,17 +117,18 @@ describe('every /token decision is audited exactly once', () => {
     const stored = rows(dbPath());
     for (const answer of answers) {
       const line = lines.filter((l) => l.request_id === answer.requestId);
-      const row = stored.filter((r) => r.request_id === answer.requestId);
+      const matching = stored.filter((r) => r.request_id === answer.requestId);
       expect(line, `stdout lines for ${answer.requestId}`).toHaveLength(1);
-      expect(row, `rows for ${answer.requestId}`).toHaveLength(1);
-      expect(row[0].decision).toBe(line[0]!.decision);
-      expect(row[0].decision).toBe(answer.status === 200 ? 'issued' : 'denied');
+      expect(matching, `rows for ${answer.requestId}`).toHaveLength(1);
+      const row = matching[0]!;
+      expect(row.decision).toBe(line[0]!.decision);
+      expect(row.decision).toBe(answer.status === 200 ? 'issued' : 'denied');
       if (answer.status === 200) {
-        expect(row[0].jti).toBe(decodeJwt(answer.body.access_token).jti);
-        expect(row[0]).toMatchObject({ idp: 'github', sub: 'repo:acme/app:ref:refs/heads/main', policy: 'ci-main', namespace: 'ci', scopes: 'argo:submit argo:read', ttl: 600 });
+        expect(row.jti).toBe(decodeJwt(answer.body.access_token).jti);
+        expect(row).toMatchObject({ idp: 'github', sub: 'repo:acme/app:ref:refs/heads/main', policy: 'ci-main', namespace: 'ci', scopes: 'argo:submit argo:read', ttl: 600 });
       } else {
-        expect(row[0].jti).toBeNull();
-        expect(row[0].check_id).toBe(answer.body.check);
+        expect(row.jti).toBeNull();
+        expect(row.check_id).toBe(answer.body.check);
       }
     }
     expect(lines).toHaveLength(answers.length);
@@ -137,7 +138,7 @@ describe('every /token decision is audited exactly once', () => {
   it('stores the event schema version, the subject token hash, the context claims and what was redacted', () => {
     const issued = rows(dbPath()).filter((r) => r.decision === 'issued');
     for (const row of issued) {
-      expect(row.v).toBe(2);
+      expect(row.v).toBe(3);
       expect(row.subject_token_sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(row.user_agent).toBe('audit-e2e/1.0');
       expect(row.client_ip).toBeNull();
