@@ -49,6 +49,11 @@ export const AUDIT_MIGRATIONS: readonly { readonly id: number; readonly sql: rea
       'CREATE INDEX IF NOT EXISTS audit_events_namespace_time ON audit_events (namespace, time)',
     ],
   },
+  {
+    // Event schema v3: the client's stated reason (the `reason` request parameter).
+    id: 3,
+    sql: ['ALTER TABLE audit_events ADD COLUMN request_reason TEXT'],
+  },
 ];
 
 export const AUDIT_MIGRATIONS_TABLE =
@@ -57,7 +62,7 @@ export const AUDIT_MIGRATIONS_TABLE =
 export const AUDIT_COLUMNS = [
   'v', 'time', 'request_id', 'endpoint', 'decision', 'error', 'reason', 'check_id', 'idp', 'iss', 'sub', 'actor',
   'policy', 'target', 'namespace', 'scopes', 'ttl', 'jti', 'subject_token_sha256', 'client_ip', 'user_agent',
-  'latency_ms', 'context', 'redacted',
+  'latency_ms', 'context', 'redacted', 'request_reason',
 ] as const;
 
 export const AUDIT_INSERT = `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
@@ -91,6 +96,7 @@ export function auditRow(event: AuditEvent): AuditRowValue[] {
     latency_ms: event.latency_ms ?? null,
     context: event.context ? JSON.stringify(event.context) : null,
     redacted: event.redacted?.length ? event.redacted.join(' ') : null,
+    request_reason: event.request_reason ?? null,
   };
   return AUDIT_COLUMNS.map((c) => row[c]);
 }

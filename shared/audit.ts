@@ -8,10 +8,12 @@ import type { Claims } from './verify-subject-token.ts';
 
 /**
  * The event schema's version, stamped on every event as `v` and stored with every row. Version 2
- * added `redacted` (the names of fields removed by `audit.redact`). A reader that meets a higher
- * version than it knows should keep the fields it understands and ignore the rest.
+ * added `redacted` (the names of fields removed by `audit.redact`); version 3 added
+ * `request_reason` (the client's free-text `reason` parameter, e.g. an AI agent's stated purpose).
+ * A reader that meets a higher version than it knows should keep the fields it understands and
+ * ignore the rest.
  */
-export const AUDIT_SCHEMA_VERSION = 2;
+export const AUDIT_SCHEMA_VERSION = 3;
 
 export interface AuditEvent {
   readonly v: number;
@@ -20,7 +22,10 @@ export interface AuditEvent {
   readonly endpoint: 'token' | 'diagnose';
   readonly decision: 'issued' | 'denied' | 'diagnosed';
   readonly error?: string | undefined;
+  /** Why a request was denied (the broker's message). */
   readonly reason?: string | undefined;
+  /** Why the client says it needs the credential: the `reason` request parameter, sanitized (v3). */
+  readonly request_reason?: string | undefined;
   readonly check?: string | undefined;
   readonly idp?: string | undefined;
   readonly iss?: string | undefined;

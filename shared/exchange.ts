@@ -78,6 +78,7 @@ export async function exchangeToken(
     event.target = request.audience;
     event.namespace = request.namespace;
     event.scopes = request.scopes;
+    event.request_reason = request.reason;
     const target = resolveAudience(broker.config, request);
     event.target = target;
 

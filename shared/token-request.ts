@@ -19,11 +19,13 @@ export const REQUEST_LIMITS = {
   maxTokenBytes: 16 * 1024,
   /** RFC 6749 scope tokens, space-separated; more than this is not a real request. */
   maxScopes: 32,
+  /** `reason` is a sentence for the audit trail (why the credential is needed), not a document. */
+  maxReasonChars: 500,
 } as const;
 
 const PARAMETERS = [
   'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
-  'audience', 'resource', 'scope', 'namespace', 'requested_ttl', 'requested_token_type',
+  'audience', 'resource', 'scope', 'namespace', 'requested_ttl', 'requested_token_type', 'reason',
 ] as const;
 type Parameter = (typeof PARAMETERS)[number];
 const KNOWN = new Set<string>(PARAMETERS);
@@ -39,6 +41,8 @@ export interface TokenRequest {
   readonly namespace: string | undefined;
   readonly requestedTtl: number | undefined;
   readonly requestedTokenType: string;
+  /** Extension: the client's free-text reason, sanitized to one line; recorded in the audit event. */
+  readonly reason: string | undefined;
 }
 
 export type RawParameters = Partial<Record<Parameter, string>>;
@@ -164,7 +168,21 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
     namespace,
     requestedTtl,
     requestedTokenType,
+    reason: parseReason(params.reason),
   };
+}
+
+/**
+ * The `reason` extension parameter as it may enter an audit line: control and bidirectional
+ * formatting characters become spaces (no forged log lines, no reordered text), whitespace runs
+ * collapse, and more than REQUEST_LIMITS.maxReasonChars characters is refused, not truncated.
+ */
+export function parseReason(reason: string | undefined): string | undefined {
+  if (reason === undefined) return undefined;
+  const clean = reason.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, ' ').replace(/\s+/g, ' ').trim();
+  if (clean === '') return undefined;
+  if ([...clean].length > REQUEST_LIMITS.maxReasonChars) throw malformed(`reason is longer than ${REQUEST_LIMITS.maxReasonChars} characters`);
+  return clean;
 }
 
 function checkTokenSize(name: string, token: string): void {
