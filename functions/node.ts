@@ -11,7 +11,7 @@ import { createBroker } from '../shared/create-broker.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { SigningKeyError } from '../shared/signing-keys.ts';
 import { loadNodeConfig } from './adapters/node-config.ts';
-import { nodeSecretResolver } from './adapters/node-secrets.ts';
+import { nodeSecretStore } from './adapters/node-secrets.ts';
 import { createApp } from './app.ts';
 
 export interface NodeServer {
@@ -39,17 +39,22 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   const auditSink = sinkSpec?.startsWith('sqlite:')
     ? new (await import('./adapters/sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
     : undefined;
+  const secrets = nodeSecretStore(env);
   const broker = await createBroker(config, {
     fetch: (input, init) => fetch(input, init),
     clock: () => Date.now(),
-    resolveSecret: nodeSecretResolver(env),
+    resolveSecret: (ref) => secrets.resolve(ref),
+    resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
     writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
     warn,
     auditSink,
     shareInFlight: true,
   });
   const app = createApp({
-    broker: async () => broker,
+    broker: async () => {
+      void broker.signingKeys.maintain?.(Date.now()); // a due key refresh runs beside the request
+      return broker;
+    },
     clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
     logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
   });

@@ -7,7 +7,7 @@
 import { parseConfigText } from '../shared/config.ts';
 import { createBroker } from '../shared/create-broker.ts';
 import type { Broker } from '../shared/exchange.ts';
-import { workerSecretResolver } from './adapters/worker-secrets.ts';
+import { workerSecretStore } from './adapters/worker-secrets.ts';
 import { createApp } from './app.ts';
 
 export interface WorkerEnv {
@@ -26,10 +26,12 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   }
   const config = parseConfigText(source);
   if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  const secrets = workerSecretStore(env);
   const built = await createBroker(config, {
     fetch: (input, init) => fetch(input, init),
     clock: () => Date.now(),
-    resolveSecret: workerSecretResolver(env),
+    resolveSecret: (ref) => secrets.resolve(ref),
+    resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
     writeLine: (line) => console.log(line),
     warn: (message) => console.warn(message),
     shareInFlight: false,
@@ -40,7 +42,13 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
 }
 
 const app = createApp({
-  broker: (c) => brokerFor(c.env as WorkerEnv),
+  broker: async (c) => {
+    const built = await brokerFor(c.env as WorkerEnv);
+    // A due key refresh runs after the response, inside this request's waitUntil.
+    const refresh = built.signingKeys.maintain?.(Date.now());
+    if (refresh) c.executionCtx.waitUntil(refresh);
+    return built;
+  },
   clientIp: (c) => c.req.header('cf-connecting-ip'),
   logError: (message, err) => console.error(message, err instanceof Error ? (err.stack ?? err.name) : 'unknown error'),
 });

@@ -7,7 +7,9 @@ import type { AuditSink } from './audit.ts';
 import type { Config } from './config.ts';
 import type { Broker } from './exchange.ts';
 import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
-import { generateSigningKeys, loadSigningKeys } from './signing-keys.ts';
+import type { SecretStage, SecretVersion } from './secret-refs.ts';
+import { SigningKeyRing } from './signing-key-ring.ts';
+import { generateSigningKeys, loadSigningKeys, type SigningKeys } from './signing-keys.ts';
 
 export interface BrokerPorts {
   readonly fetch: FetchLike;
@@ -15,6 +17,12 @@ export interface BrokerPorts {
   readonly clock: () => number;
   /** Resolves `env:NAME`, `file:PATH`, `aws-secrets-manager:ID[#key]` to the secret's text. */
   readonly resolveSecret: (ref: string) => Promise<string>;
+  /**
+   * A version stage of a secret (secret-refs.ts SecretStore.resolveStage). Rotating signing keys
+   * (`aws-secrets-manager:`, `file:`) read their stages through it; without it only the current
+   * value is read.
+   */
+  readonly resolveSecretStage?: ((ref: string, stage: SecretStage) => Promise<SecretVersion | undefined>) | undefined;
   /** stdout, one line per call. */
   readonly writeLine: LineWriter;
   /** stderr, for operators. */
@@ -28,15 +36,28 @@ export interface BrokerPorts {
 
 export async function createBroker(config: Config, ports: BrokerPorts): Promise<Broker> {
   const { alg, keys } = config.signing;
-  let signingKeys;
+  let signingKeys: SigningKeys;
   if (keys === 'generate') {
     signingKeys = await generateSigningKeys(alg);
     ports.warn(
       `WARNING: signing.keys is "generate": an ephemeral ${alg} key (kid ${signingKeys.kid}) signs tokens. ` +
         'It is lost on restart and differs between instances; use a stored key in production.',
     );
-  } else {
+  } else if (keys.startsWith('env:')) {
     signingKeys = await loadSigningKeys(alg, await ports.resolveSecret(keys));
+  } else {
+    // Stored key sets rotate: AWSCURRENT signs, AWSPENDING and AWSPREVIOUS are published, and a
+    // retired key stays published as long as any token it signed can still be valid.
+    const readStage = ports.resolveSecretStage
+      ? (stage: SecretStage) => ports.resolveSecretStage!(keys, stage)
+      : async (stage: SecretStage) => (stage === 'AWSCURRENT' ? { value: await ports.resolveSecret(keys), version: 'current' } : undefined);
+    signingKeys = await SigningKeyRing.load({
+      alg,
+      readStage,
+      clock: ports.clock,
+      retainSeconds: config.defaults.max_ttl + config.defaults.clock_skew,
+      warn: ports.warn,
+    });
   }
   for (const target of config.targets) {
     if (target.kind !== 'kubernetes-oidc') {

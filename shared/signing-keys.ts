@@ -15,6 +15,21 @@ export interface SigningKeys {
   readonly jwks: { readonly keys: readonly JWK[] };
   /** True for `generate`: keys vanish with the process. */
   readonly ephemeral: boolean;
+  /**
+   * Rotating key sets (signing-key-ring.ts): starts a background refresh when one is due and
+   * returns its promise (for `waitUntil` on Workers), else undefined. Static sets lack it.
+   */
+  maintain?(nowMs: number): Promise<void> | undefined;
+  /** Rotating key sets: the state /readyz reports. */
+  health?(): SigningKeyHealth;
+}
+
+export interface SigningKeyHealth {
+  /** `degraded`: the last refresh failed and the last good keys are still in use. */
+  readonly status: 'ok' | 'degraded';
+  readonly last_refresh?: string | undefined;
+  readonly last_error?: string | undefined;
+  readonly published: number;
 }
 
 export class SigningKeyError extends Error {
@@ -36,8 +51,14 @@ function inferAlg(jwk: JWK): string | undefined {
   return undefined;
 }
 
-/** Parses the JSON text of a private JWK or JWK Set. */
-export async function loadSigningKeys(alg: SigningAlgorithm, json: string): Promise<SigningKeys> {
+/** A parsed private key set: every key's public form, and the key that signs with `alg`, if any. */
+export interface ParsedKeySet {
+  readonly published: readonly JWK[];
+  readonly current?: { readonly jwk: JWK; readonly kid: string } | undefined;
+}
+
+/** Parses and checks the JSON text of a private JWK or JWK Set without importing anything. */
+export async function parseKeySet(alg: SigningAlgorithm, json: string): Promise<ParsedKeySet> {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
@@ -68,13 +89,23 @@ export async function loadSigningKeys(alg: SigningAlgorithm, json: string): Prom
     if (fits && !current) current = { jwk, kid };
     published.push(toPublic(jwk, kid, fits ? alg : inferAlg(jwk)));
   }
-  if (!current) throw new SigningKeyError(`signing keys: no key can sign with ${alg}`);
-  let privateKey: CryptoKey;
+  return { published, current };
+}
+
+/** Imports the key of a parsed set that signs with `alg`. */
+export async function importSigningKey(alg: SigningAlgorithm, current: { readonly jwk: JWK; readonly kid: string }): Promise<CryptoKey> {
   try {
-    privateKey = (await importJWK({ ...current.jwk, alg }, alg)) as CryptoKey;
+    return (await importJWK({ ...current.jwk, alg }, alg)) as CryptoKey;
   } catch (err) {
     throw new SigningKeyError(`signing keys: the ${alg} key "${current.kid}" cannot be imported: ${(err as Error).message}`);
   }
+}
+
+/** Parses the JSON text of a private JWK or JWK Set. */
+export async function loadSigningKeys(alg: SigningAlgorithm, json: string): Promise<SigningKeys> {
+  const { published, current } = await parseKeySet(alg, json);
+  if (!current) throw new SigningKeyError(`signing keys: no key can sign with ${alg}`);
+  const privateKey = await importSigningKey(alg, current);
   return Object.freeze({ alg, kid: current.kid, privateKey, jwks: Object.freeze({ keys: published }), ephemeral: false });
 }
 

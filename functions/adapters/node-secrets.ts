@@ -21,8 +21,3 @@ export function nodeSecretStore(env: NodeJS.ProcessEnv): SecretStore {
     awsSecretsManager: awsSecretsManagerReader(env, { requireExplicitCredentials: false }),
   });
 }
-
-export function nodeSecretResolver(env: NodeJS.ProcessEnv): (ref: string) => Promise<string> {
-  const store = nodeSecretStore(env);
-  return (ref) => store.resolve(ref);
-}

@@ -13,8 +13,3 @@ export function workerSecretStore(env: Readonly<Record<string, unknown>>): Secre
     awsSecretsManager: awsSecretsManagerReader(env, { requireExplicitCredentials: true }),
   });
 }
-
-export function workerSecretResolver(env: Readonly<Record<string, unknown>>): (ref: string) => Promise<string> {
-  const store = workerSecretStore(env);
-  return (ref) => store.resolve(ref);
-}

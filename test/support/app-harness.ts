@@ -7,6 +7,7 @@ import type { AuditSink } from '../../shared/audit.ts';
 import { parseConfigText } from '../../shared/config.ts';
 import { createBroker } from '../../shared/create-broker.ts';
 import type { Broker } from '../../shared/exchange.ts';
+import type { SecretStage, SecretStore } from '../../shared/secret-refs.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN } from '../../shared/token-request.ts';
 
 export interface Harness {
@@ -21,14 +22,16 @@ export interface Harness {
   audits(): Record<string, unknown>[];
 }
 
-export async function buildHarness(configYaml: string, options: { now: number; env?: Record<string, string>; auditSink?: AuditSink }): Promise<Harness> {
+export async function buildHarness(configYaml: string, options: { now: number; env?: Record<string, string>; auditSink?: AuditSink; secrets?: SecretStore }): Promise<Harness> {
   let nowMs = options.now * 1000;
   const lines: Record<string, unknown>[] = [];
   const errors: string[] = [];
   const broker = await createBroker(parseConfigText(configYaml), {
     fetch: (input, init) => fetch(input, init),
     clock: () => nowMs,
+    ...(options.secrets && { resolveSecretStage: (ref: string, stage: SecretStage) => options.secrets!.resolveStage(ref, stage) }),
     resolveSecret: async (ref) => {
+      if (options.secrets) return options.secrets.resolve(ref);
       const value = options.env?.[ref.replace(/^env:/, '')];
       if (value === undefined) throw new Error(`secret ${ref} not set`);
       return value;
