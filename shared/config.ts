@@ -9,6 +9,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { isLoopbackHost } from './loopback.ts';
+import { checkPolicySet, compileIdentityMatcher, runPolicyExamples } from './compile-policy.ts';
+import { checkIdpPreset } from './presets/index.ts';
 import { BUILT_IN_SCOPES } from './scopes.ts';
 import { REDACTABLE_FIELDS } from './audit.ts';
 
@@ -71,6 +73,13 @@ const name = z.string().regex(NAME, 'must be lowercase letters, digits and dashe
 const stringList = z.array(z.string().min(1)).min(1);
 const claimValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/** A token bucket: `requests` per `per`, bursting up to `burst` (default `requests`). */
+const rateLimitRule = z.strictObject({
+  requests: z.number().int().positive(),
+  per: duration,
+  burst: z.number().int().positive().optional(),
+});
+
 const idpSchema = z.strictObject({
   name,
   issuer: httpsUrl('issuer'),
@@ -79,6 +88,17 @@ const idpSchema = z.strictObject({
   jwks_uri: httpsUrl('jwks_uri').optional(),
   algorithms: z.array(z.enum(VERIFY_ALGORITHMS)).min(1).optional(),
   clock_skew: duration.optional(),
+  /** entra preset: the tenant whose tokens are accepted (`tid` must equal it). */
+  tenant_id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a tenant GUID').optional(),
+  /** Refuse a token whose `iat` is further in the past than this. */
+  max_token_age: duration.optional(),
+  /** Refuse a token whose `exp` is further in the future than this. */
+  max_token_lifetime: duration.optional(),
+  /** Each token (by `jti`) can be exchanged once until it expires. */
+  single_use: z.boolean().optional(),
+  /** How long the last good keys keep serving while the IdP's JWKS cannot be fetched. */
+  jwks_max_stale: duration.optional(),
+  rate_limit: z.strictObject({ per_subject: rateLimitRule.optional(), per_idp: rateLimitRule.optional() }).optional(),
 });
 
 const targetSchema = z.discriminatedUnion('kind', [
@@ -109,24 +129,54 @@ const targetSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+const claimValues = z.union([claimValue, z.array(claimValue).min(1)]);
+/**
+ * A claim matcher (see docs/policy.md): a scalar or a list (any-of), or an operator object with
+ * exactly one of `any_of`, `all_of` (every listed value is in the claim), `not` (the claim is
+ * present and matches none), `pattern` (anchored glob, or a list of them: any-of).
+ */
+const claimOperators = z.strictObject({
+  any_of: z.array(claimValue).min(1).optional(),
+  all_of: z.array(claimValue).min(1).optional(),
+  not: claimValues.optional(),
+  pattern: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+});
+const scopeList = z.array(z.string().regex(SCOPE_NAME, 'not a valid scope token')).min(1);
+
 const identityMatcher = {
   subject: z.string().min(1).optional(),
   subject_pattern: z.string().min(1).optional(),
-  claims: z.record(z.string(), z.union([claimValue, z.array(claimValue).min(1)])).optional(),
+  claims: z.record(z.string(), z.union([claimValues, claimOperators])).optional(),
+  /** A CEL expression over `claims`, `sub`, `iss` and `idp` that must be true. */
+  condition: z.string().min(1).max(2048).optional(),
 };
 
-const actorSchema = z.strictObject({ idp: name, ...identityMatcher });
+const actorSchema = z.strictObject({ idp: name, ...identityMatcher, scopes: scopeList.optional() });
+
+/** Claims in, decision out: checked at every config load (see docs/policy.md). */
+const policyExample = z.strictObject({
+  claims: z.record(z.string(), z.unknown()),
+  idp: name.optional(),
+  target: name.optional(),
+  namespace: z.string().optional(),
+  scope: z.string().optional(),
+  actor: z.strictObject({ idp: name, claims: z.record(z.string(), z.unknown()) }).optional(),
+  expect: z.enum(['issue', 'deny']),
+});
 
 const policySchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, dots, dashes, underscores'),
+  /** `deny` policies are evaluated before every allow policy; omitted target/namespaces/scopes mean all. */
+  effect: z.enum(['allow', 'deny']).optional(),
   idp: name,
-  target: z.union([name, z.array(name).min(1)]),
+  target: z.union([name, z.array(name).min(1)]).optional(),
   ...identityMatcher,
-  namespaces: z.array(z.string().regex(NAMESPACE, 'must be a Kubernetes namespace name')).min(1),
-  scopes: z.array(z.string().regex(SCOPE_NAME, 'not a valid scope token')).min(1),
+  namespaces: z.array(z.string().regex(NAMESPACE, 'must be a Kubernetes namespace name')).min(1).optional(),
+  scopes: scopeList.optional(),
   max_ttl: duration.optional(),
   service_account: z.string().regex(NAMESPACE, 'must be a ServiceAccount name').optional(),
   delegation: z.strictObject({ actors: z.array(actorSchema).min(1) }).optional(),
+  examples: z.array(policyExample).min(1).optional(),
 });
 
 const scopeRule = z.strictObject({
@@ -169,9 +219,23 @@ const configSchema = z.strictObject({
 type Parsed = z.output<typeof configSchema>;
 export type IdpConfig = Parsed['idps'][number] & { clock_skew: number };
 export type TargetConfig = Parsed['targets'][number];
-export type PolicyConfig = Omit<Parsed['policies'][number], 'target'> & { targets: readonly string[] };
+type ParsedPolicy = Parsed['policies'][number];
+/** An allow policy (the default effect): target, namespaces and scopes are required. */
+export type PolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces' | 'scopes'> & {
+  targets: readonly string[];
+  namespaces: string[];
+  scopes: string[];
+};
+/** An `effect: deny` policy: refuses what it matches; omitted target, namespaces or scopes mean all. */
+export type DenyPolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces' | 'scopes' | 'max_ttl' | 'service_account' | 'delegation'> & {
+  targets?: readonly string[] | undefined;
+  namespaces?: readonly string[] | undefined;
+  scopes?: readonly string[] | undefined;
+};
 export type ActorMatcher = NonNullable<PolicyConfig['delegation']>['actors'][number];
 export type ClaimMatchers = NonNullable<PolicyConfig['claims']>;
+export type ClaimMatcher = ClaimMatchers[string];
+export type PolicyExample = NonNullable<ParsedPolicy['examples']>[number];
 export type ScopeRule = z.output<typeof scopeRule>;
 export interface ScopeDefinition {
   readonly description?: string | undefined;
@@ -185,7 +249,10 @@ export interface Config {
   readonly scopes: ReadonlyMap<string, ScopeDefinition>;
   readonly idps: readonly IdpConfig[];
   readonly targets: readonly TargetConfig[];
+  /** Allow policies, in config order. */
   readonly policies: readonly PolicyConfig[];
+  /** `effect: deny` policies, in config order; evaluated before every allow policy. */
+  readonly denyPolicies: readonly DenyPolicyConfig[];
   readonly audit: Parsed['audit'];
   readonly diagnose: Parsed['diagnose'];
 }
@@ -225,8 +292,10 @@ export function parseConfig(doc: unknown): Config {
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
   }
-  const config = crossCheck(result.data);
-  return deepFreeze(config);
+  const config = deepFreeze(crossCheck(result.data));
+  const failures = runPolicyExamples(config, result.data.policies);
+  if (failures.length) throw new ConfigError(failures);
+  return config;
 }
 
 /** Rules that span several parts of the document. */
@@ -258,14 +327,34 @@ function crossCheck(parsed: Parsed): Config {
   uniqueNames(parsed.targets, 'targets', issues);
 
   const policyIds = new Set<string>();
-  const policies: PolicyConfig[] = parsed.policies.map((policy, i) => {
+  const policies: PolicyConfig[] = [];
+  const denyPolicies: DenyPolicyConfig[] = [];
+  parsed.policies.forEach((policy, i) => {
     const at = `policies[${i}]`;
     if (policyIds.has(policy.id)) issues.push(`${at}.id: duplicate policy id "${policy.id}"`);
     policyIds.add(policy.id);
     if (!idpNames.has(policy.idp)) issues.push(`${at}.idp: no idp named "${policy.idp}"`);
     checkIdentityMatcher(policy, at, issues);
-    const targets = typeof policy.target === 'string' ? [policy.target] : policy.target;
-    targets.forEach((name, j) => {
+    compileIdentityMatcher(policy, at, issues);
+    const targets = policy.target === undefined ? undefined : typeof policy.target === 'string' ? [policy.target] : policy.target;
+    if (policy.effect === 'deny') {
+      for (const key of ['max_ttl', 'service_account', 'delegation'] as const) {
+        if (policy[key] !== undefined) issues.push(`${at}.${key}: a deny policy grants nothing; remove it`);
+      }
+      targets?.forEach((name, j) => {
+        if (!targetsByName.has(name)) issues.push(`${at}.target${typeof policy.target === 'string' ? '' : `[${j}]`}: no target named "${name}"`);
+      });
+      policy.scopes?.forEach((scope, j) => {
+        if (!scopes.has(scope)) issues.push(`${at}.scopes[${j}]: unknown scope "${scope}"`);
+      });
+      const { target: _t, effect: _e, namespaces, scopes: denied, max_ttl: _m, service_account: _s, delegation: _d, ...identity } = policy;
+      denyPolicies.push({ ...identity, targets, namespaces, scopes: denied });
+      return;
+    }
+    if (!targets) issues.push(`${at}.target: required for an allow policy`);
+    if (!policy.namespaces) issues.push(`${at}.namespaces: required for an allow policy`);
+    if (!policy.scopes) issues.push(`${at}.scopes: required for an allow policy`);
+    (targets ?? []).forEach((name, j) => {
       const where = typeof policy.target === 'string' ? `${at}.target` : `${at}.target[${j}]`;
       const target = targetsByName.get(name);
       if (!target) issues.push(`${where}: no target named "${name}"`);
@@ -273,7 +362,7 @@ function crossCheck(parsed: Parsed): Config {
         issues.push(`${at}.service_account: required for kubernetes-tokenrequest target "${name}"`);
       }
     });
-    policy.scopes.forEach((scope, j) => {
+    (policy.scopes ?? []).forEach((scope, j) => {
       if (!scopes.has(scope)) issues.push(`${at}.scopes[${j}]: unknown scope "${scope}"`);
     });
     if (policy.max_ttl !== undefined) {
@@ -284,10 +373,16 @@ function crossCheck(parsed: Parsed): Config {
       const where = `${at}.delegation.actors[${j}]`;
       if (!idpNames.has(actor.idp)) issues.push(`${where}.idp: no idp named "${actor.idp}"`);
       checkIdentityMatcher(actor, where, issues);
+      compileIdentityMatcher(actor, where, issues);
+      actor.scopes?.forEach((scope, k) => {
+        if (!(policy.scopes ?? []).includes(scope)) issues.push(`${where}.scopes[${k}]: "${scope}" is not one of the policy's scopes`);
+      });
     });
-    const { target: _target, ...rest } = policy;
-    return { ...rest, targets };
+    const { target: _target, effect: _effect, namespaces, scopes: granted, ...rest } = policy;
+    policies.push({ ...rest, targets: targets ?? [], namespaces: namespaces ?? [], scopes: granted ?? [] });
   });
+  issues.push(...checkPolicySet(parsed.policies));
+  parsed.idps.forEach((idp, i) => issues.push(...checkIdpPreset(idp, `idps[${i}]`)));
 
   if (issues.length) throw new ConfigError(issues);
   return {
@@ -298,6 +393,7 @@ function crossCheck(parsed: Parsed): Config {
     idps: parsed.idps.map((idp) => ({ ...idp, clock_skew: idp.clock_skew ?? defaults.clock_skew })),
     targets: parsed.targets,
     policies,
+    denyPolicies,
     audit: parsed.audit,
     diagnose: parsed.diagnose,
   };
@@ -333,10 +429,18 @@ function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     if (value instanceof Map) {
       for (const v of value.values()) deepFreeze(v);
+      // Object.freeze does not reach a Map's entries: its mutators must refuse too.
+      for (const method of ['set', 'delete', 'clear'] as const) {
+        Object.defineProperty(value, method, { value: refuseFrozenMutation });
+      }
     } else {
       for (const v of Object.values(value)) deepFreeze(v);
     }
     Object.freeze(value);
   }
   return value;
+}
+
+function refuseFrozenMutation(): never {
+  throw new TypeError('the configuration is frozen');
 }

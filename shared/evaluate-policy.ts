@@ -1,14 +1,19 @@
 /**
  * Policy evaluation: pure, data in, decision and reasons out.
  *
- * Policies are evaluated in config order. A policy matches the identity when its idp, `subject`
- * or `subject_pattern`, and every `claims` entry match. The answering policy is the first
- * identity-matching one that allows the requested target, namespace and every requested scope:
- * a request is never served by a union of policies.
+ * Deny policies (`effect: deny`) are evaluated first: one that matches the identity and the
+ * request refuses it, whatever allow policies say. Allow policies are evaluated in config order.
+ * A policy matches the identity when its idp, `subject` or `subject_pattern`, every `claims`
+ * matcher and its CEL `condition` match. The answering policy is the first identity-matching one
+ * that allows the requested target, namespace and every requested scope: a request is never
+ * served by a union of policies. With an actor, the answering policy's delegation must allow the
+ * actor, and the grant is narrowed to the scopes delegated to it.
  */
-import type { ActorMatcher, ClaimMatchers, Config, PolicyConfig, TargetConfig } from './config.ts';
+import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from './config.ts';
 import { fail, type Finding, pass } from './findings.ts';
 import { matchGlob } from './glob.ts';
+import { evaluateCondition, matchClaimMatcher } from './policy-matchers.ts';
+import { inspectWithPreset, unavailableClaimFinding } from './presets/index.ts';
 import type { Claims } from './verify-subject-token.ts';
 
 export interface PolicyRequest {
@@ -41,12 +46,10 @@ export interface PolicyDecision {
   readonly malformed?: string;
 }
 
+type IdentityMatcher = Pick<ActorMatcher, 'idp' | 'subject' | 'subject_pattern' | 'claims' | 'condition'>;
+
 /** The clauses of an identity matcher that the claims fail; empty when it matches. */
-export function identityMismatches(
-  matcher: Pick<ActorMatcher, 'idp' | 'subject' | 'subject_pattern' | 'claims'>,
-  idp: string,
-  claims: Claims,
-): Mismatch[] {
+export function identityMismatches(matcher: IdentityMatcher, idp: string, claims: Claims): Mismatch[] {
   const out: Mismatch[] = [];
   if (matcher.idp !== idp) out.push({ field: 'idp', expected: matcher.idp, actual: idp });
   if (matcher.subject !== undefined && claims.sub !== matcher.subject) {
@@ -57,7 +60,10 @@ export function identityMismatches(
   }
   for (const [name, expected] of Object.entries(matcher.claims ?? ({} as ClaimMatchers))) {
     const actual = Object.hasOwn(claims, name) ? claims[name] : undefined;
-    if (!matchClaim(expected, actual)) out.push({ field: `claims.${name}`, expected, actual: actual ?? null });
+    if (!matchClaimMatcher(expected, actual)) out.push({ field: `claims.${name}`, expected, actual: actual ?? null });
+  }
+  if (matcher.condition !== undefined && !evaluateCondition(matcher.condition, { claims, idp })) {
+    out.push({ field: 'condition', expected: matcher.condition, actual: false });
   }
   return out;
 }
@@ -69,16 +75,60 @@ type Scalar = string | number | boolean;
  * any-of; an array claim matches when any element matches. Objects and null never match.
  */
 export function matchClaim(expected: Scalar | readonly Scalar[], actual: unknown): boolean {
-  const wanted = (Array.isArray(expected) ? expected : [expected]).map(String);
-  const values = Array.isArray(actual) ? actual : [actual];
-  return values.some((v) => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && wanted.includes(String(v)));
+  return matchClaimMatcher(expected as Scalar | Scalar[], actual);
+}
+
+/** The claims a policy binds that the token could not carry (see presets: Entra's groups overage). */
+function undecidable(mismatches: readonly Mismatch[], unavailable: Readonly<Record<string, string>>): [string, string] | undefined {
+  if (mismatches.length === 0) return undefined;
+  const names = mismatches.map((m) => (m.field.startsWith('claims.') ? m.field.slice('claims.'.length) : undefined));
+  if (!names.every((n) => n !== undefined && Object.hasOwn(unavailable, n))) return undefined;
+  return [names[0]!, unavailable[names[0]!]!];
+}
+
+interface DenyScope {
+  readonly target: string;
+  readonly namespace: string | undefined;
+  readonly scopes: readonly string[] | undefined;
+}
+
+/** A deny policy applies when it matches the identity and every dimension it restricts. */
+function denyApplies(policy: DenyPolicyConfig, scope: DenyScope): boolean {
+  if (policy.targets && !policy.targets.includes(scope.target)) return false;
+  if (policy.namespaces && !(scope.namespace !== undefined && policy.namespaces.includes(scope.namespace))) return false;
+  if (policy.scopes && !(scope.scopes !== undefined && scope.scopes.some((s) => policy.scopes!.includes(s)))) return false;
+  return true;
+}
+
+/** The first deny policy that refuses, or a finding for one that cannot decide (unavailable claim). */
+function checkDenyPolicies(config: Config, request: PolicyRequest, scope: DenyScope, unavailable: Readonly<Record<string, string>>): Finding | undefined {
+  for (const policy of config.denyPolicies ?? []) {
+    if (!denyApplies(policy, scope)) continue;
+    const mismatches = identityMismatches(policy, request.idp, request.claims);
+    if (mismatches.length === 0) {
+      return fail('policy', 'ERR_POLICY_DENIED', 'a deny policy refuses this identity for the request', { policy: policy.id });
+    }
+    const missing = undecidable(mismatches, unavailable);
+    if (missing) return unavailableClaimFinding(missing[0], missing[1], policy.id);
+  }
+  return undefined;
 }
 
 export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDecision {
+  const idpConfig = config.idps.find((i) => i.name === request.idp);
+  const unavailable = idpConfig ? inspectWithPreset(request.claims, idpConfig).unavailable : {};
+
+  const denied = checkDenyPolicies(config, request, request, unavailable);
+  if (denied) return { findings: [denied] };
+
   const traces = config.policies.map((policy) => ({ policy, mismatches: identityMismatches(policy, request.idp, request.claims) }));
   const matching = traces.filter((t) => t.mismatches.length === 0).map((t) => t.policy);
 
   if (matching.length === 0) {
+    for (const trace of traces) {
+      const missing = undecidable(trace.mismatches, unavailable);
+      if (missing) return { findings: [unavailableClaimFinding(missing[0], missing[1], trace.policy.id)] };
+    }
     const nearest = nearestPolicy(traces);
     return {
       findings: [fail('policy', 'ERR_POLICY_NO_MATCH', "no policy matches the token's identity", nearest && {
@@ -141,19 +191,37 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
     }
     namespace = answering.namespaces[0]!;
   }
-  findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
 
-  const scopes = requested ?? answering.scopes;
-  findings.push(pass('scope', `scopes ${scopes.join(' ')} are allowed`, { actual: scopes, policy: answering.id }));
-
+  let scopes: readonly string[] = requested ?? answering.scopes;
   if (request.actor) {
     const { actor } = request;
-    const allowed = answering.delegation?.actors.some((m) => identityMismatches(m, actor.idp, actor.claims).length === 0) ?? false;
-    if (!allowed) {
+    const rule = answering.delegation?.actors.find((m) => identityMismatches(m, actor.idp, actor.claims).length === 0);
+    if (!rule) {
       findings.push(fail('policy', 'ERR_DELEGATION_DENIED', 'the answering policy does not allow this actor to act for the subject', { policy: answering.id }));
       return { findings };
     }
+    if (rule.scopes) {
+      const delegable = rule.scopes;
+      const beyond = scopes.filter((s) => !delegable.includes(s));
+      if (requested !== undefined && beyond.length > 0) {
+        findings.push(fail('scope', 'ERR_SCOPE_NOT_ALLOWED', `scope ${beyond.map((s) => `"${s}"`).join(', ')} is not delegated to this actor`, {
+          actual: requested,
+          expected: delegable,
+          policy: answering.id,
+        }));
+        return { findings };
+      }
+      scopes = scopes.filter((s) => delegable.includes(s));
+    }
   }
+
+  const deniedAfter = checkDenyPolicies(config, request, { target: target.name, namespace, scopes }, unavailable);
+  if (deniedAfter) {
+    findings.push(deniedAfter);
+    return { findings };
+  }
+  findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
+  findings.push(pass('scope', `scopes ${scopes.join(' ')} are allowed`, { actual: scopes, policy: answering.id }));
   return { findings, grant: { policy: answering, target, namespace, scopes } };
 }
 

@@ -10,7 +10,9 @@
 import { compactVerify, decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
 import { VERIFY_ALGORITHMS, type IdpConfig } from './config.ts';
 import { fail, type Finding, firstFailure, pass } from './findings.ts';
+import { CHECK_IDS } from './errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
+import { inspectWithPreset } from './presets/index.ts';
 
 export type Claims = Readonly<Record<string, unknown>>;
 
@@ -63,8 +65,11 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
   }
   if (stop()) return { findings, header, claims, idp, signatureVerified };
 
-  findings.push(...checkClaims(claims, idp, ctx.now));
-  return { findings, header, claims, idp, signatureVerified };
+  // The idp's preset checks its provider's traps and normalizes the claims policies see; its
+  // findings go before the core's of the same check, so its precise reason is the one reported.
+  const preset = idp && signatureVerified ? inspectWithPreset(claims, idp) : undefined;
+  findings.push(...inVerificationOrder([...(preset?.findings ?? []), ...checkClaims(claims, idp, ctx.now)]));
+  return { findings, header, claims: preset?.claims ?? claims, idp, signatureVerified };
 }
 
 /** Verifies a token for /token: the first failing check becomes the error. */
@@ -172,6 +177,19 @@ export async function checkSignature(raw: string, header: ProtectedHeaderParamet
   }
 }
 
+/** A stable sort by the contract's check order. */
+function inVerificationOrder(findings: readonly Finding[]): Finding[] {
+  return [...findings].sort((a, b) => CHECK_IDS.indexOf(a.check) - CHECK_IDS.indexOf(b.check));
+}
+
+/** Defaults for the idp options `max_token_age` and `max_token_lifetime`. */
+export const TOKEN_AGE_LIMITS = {
+  /** CI and user tokens live minutes to hours; a token issued over a day ago is a replayed one. */
+  maxTokenAgeSeconds: 24 * 3600,
+  /** An exp more than a day away is not a short-lived credential, whatever signed it. */
+  maxTokenLifetimeSeconds: 24 * 3600,
+} as const;
+
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
@@ -202,8 +220,11 @@ export function checkClaims(claims: Claims, idp: IdpConfig | undefined, now: num
   } else {
     const past = now - exp;
     const extra = { actual: exp, seconds: past, leeway_seconds: leeway };
+    const maxLifetime = idp?.max_token_lifetime ?? TOKEN_AGE_LIMITS.maxTokenLifetimeSeconds;
     if (now >= exp + leeway) {
       findings.push(fail('expiry', 'ERR_TOKEN_EXPIRED', `the token expired ${past} s ago (leeway ${leeway} s)`, extra));
+    } else if (-past > maxLifetime + leeway) {
+      findings.push(fail('expiry', 'ERR_TOKEN_LIFETIME_TOO_LONG', `the token expires in ${-past} s, more than the ${maxLifetime} s this issuer's tokens may live`, extra));
     } else if (past >= 0) {
       findings.push({ ...pass('expiry', `the token expired ${past} s ago, within the leeway of ${leeway} s`, extra), status: 'warn' });
     } else {
@@ -234,8 +255,11 @@ export function checkClaims(claims: Claims, idp: IdpConfig | undefined, now: num
   } else {
     const ahead = iat - now;
     const extra = { actual: iat, seconds: ahead, leeway_seconds: leeway };
+    const maxAge = idp?.max_token_age ?? TOKEN_AGE_LIMITS.maxTokenAgeSeconds;
     if (iat > now + leeway) {
       findings.push(fail('issued_at', 'ERR_TOKEN_ISSUED_IN_FUTURE', `the token was issued ${ahead} s in the future: the IdP's clock or this host's is ahead (leeway ${leeway} s)`, extra));
+    } else if (-ahead > maxAge + leeway) {
+      findings.push(fail('issued_at', 'ERR_TOKEN_TOO_OLD', `the token was issued ${-ahead} s ago, more than the ${maxAge} s this issuer allows (leeway ${leeway} s)`, extra));
     } else if (ahead > 0) {
       findings.push({ ...pass('issued_at', `issued ${ahead} s in the future, within the leeway of ${leeway} s`, extra), status: 'warn' });
     } else {
