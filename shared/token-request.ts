@@ -106,11 +106,39 @@ export function decodeParameters(contentType: string | null, body: string): RawP
       throw malformed('request body is not valid JSON');
     }
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw malformed('JSON request body must be an object');
+    // JSON.parse keeps only the last of a repeated member: a repeated parameter all the same.
+    const seen = new Set<string>();
+    for (const key of topLevelMemberNames(body)) {
+      if (seen.has(key) && KNOWN.has(key)) throw malformed(`parameter ${key} is repeated`);
+      seen.add(key);
+    }
     for (const [key, value] of Object.entries(doc)) set(key, value);
   } else {
     throw malformed('content type must be application/x-www-form-urlencoded or application/json');
   }
   return out;
+}
+
+/** The member names of the top-level object of a valid JSON text, in order, repeats included. */
+function topLevelMemberNames(json: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
+      if (depth !== 1) continue;
+      let next = i + 1;
+      while (json[next] === ' ' || json[next] === '\t' || json[next] === '\n' || json[next] === '\r') next++;
+      if (json[next] === ':') names.push(JSON.parse(json.slice(start, i + 1)) as string);
+    } else if (c === '{' || c === '[') {
+      depth++;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    }
+  }
+  return names;
 }
 
 /** Validates the parameters of a token-exchange request. */
