@@ -157,6 +157,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** Non-2xx: the broker's OAuth error when the body is one, else a transport error. */
 async function refusal(response: Response): Promise<never> {
+  if (response.status === 404) {
+    throw new StsTransportError('ERR_STS_BAD_RESPONSE', `the broker has no ${new URL(response.url || 'http://x/').pathname} endpoint; is the URL right, and is the broker current?`);
+  }
   const body = await readJson(response).catch(() => undefined);
   if (isObject(body) && typeof body.error === 'string') {
     const retryAfter = Number(response.headers.get('retry-after'));

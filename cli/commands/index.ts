@@ -3,7 +3,8 @@ import type { Command } from '../command.ts';
 import { audit } from './audit.ts';
 import { configCheck } from './config-check.ts';
 import { exchangeCommand } from './exchange.ts';
+import { mcpCommand } from './mcp.ts';
 import { keysGenerate } from './keys-generate.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, audit];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, mcpCommand, audit];
