@@ -14,6 +14,8 @@ import type { IssuerKeys } from './issuer-keys.ts';
 import { mintToken } from './mint-token.ts';
 import { groupFor } from './scopes.ts';
 import type { SigningKeys } from './signing-keys.ts';
+import { enforceRateLimit, type RateLimitStore } from './rate-limit.ts';
+import { type ReplayCache, spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest } from './token-request.ts';
 import { verifyToken, type VerifiedToken } from './verify-subject-token.ts';
 
@@ -23,6 +25,10 @@ export interface Broker {
   readonly signingKeys: SigningKeys;
   readonly issuerKeys: IssuerKeys;
   readonly audit: AuditLog;
+  /** Token buckets for the idps' `rate_limit` (see rate-limit.ts for where they live). */
+  readonly rateLimits: RateLimitStore;
+  /** Spent `jti`s of idps with `single_use` (see replay-cache.ts). */
+  readonly replayCache: ReplayCache;
   /** Milliseconds since the epoch. */
   readonly clock: () => number;
 }
@@ -90,6 +96,7 @@ export async function exchangeToken(
     event.iss = subject.claims.iss;
     event.sub = subject.claims.sub;
     event.context = contextClaims(subject.claims);
+    await enforceRateLimit(broker.rateLimits, subject.idp, subject.claims.sub, started);
 
     let actor: VerifiedToken | undefined;
     if (request.actorToken !== undefined) {
@@ -120,6 +127,8 @@ export async function exchangeToken(
     Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });
 
     const audience = requireOidcTarget(grant.target);
+    await spendSingleUseToken(broker.replayCache, subject.idp, subject.claims, now);
+    if (actor) await spendSingleUseToken(broker.replayCache, actor.idp, actor.claims, now);
     const jti = crypto.randomUUID();
     const minted = await mintToken(broker.signingKeys, {
       issuer: broker.config.issuer,

@@ -18,12 +18,18 @@ export const JWKS_LIMITS = {
   maxResponseBytes: 256 * 1024,
   /** Keys are refetched when older than this, so a rotation is seen within 10 min. */
   refreshAfterSeconds: 600,
-  /** After a failed refresh, the last good keys keep serving for up to a day. */
+  /**
+   * After a failed refresh, the last good keys keep serving for up to a day (per idp:
+   * `jwks_max_stale`). Bounded, so a key the IdP revoked during an outage stops working.
+   */
   maxStaleSeconds: 24 * 3600,
   /** An unknown kid triggers at most one refetch per issuer in this window (kid storms). */
   unknownKidCooldownSeconds: 30,
-  /** After a failed fetch, no new attempt for this long, so a dead IdP is not hammered. */
-  failureBackoffSeconds: 5,
+  /**
+   * After a failed fetch, no new attempt for this long, so a dead IdP is not hammered: at most
+   * one fetch per issuer per 30 s, whether or not keys are cached.
+   */
+  failureBackoffSeconds: 30,
 } as const;
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -71,11 +77,16 @@ export class IssuerKeys {
     const now = this.#nowSeconds();
     const keys = state.keys;
     if (keys && now - keys.fetchedAt < JWKS_LIMITS.refreshAfterSeconds) return keys;
-    if (keys && this.#inBackoff(state, now)) return keys;
+    const maxStale = idp.jwks_max_stale ?? JWKS_LIMITS.maxStaleSeconds;
+    const usable = keys && now - keys.fetchedAt < maxStale ? keys : undefined;
+    if (this.#inBackoff(state, now)) {
+      if (usable) return usable;
+      throw unavailable(new Error(state.lastFailure));
+    }
     try {
       return await this.#load(idp, state);
     } catch (err) {
-      if (keys && now - keys.fetchedAt < JWKS_LIMITS.maxStaleSeconds) return keys;
+      if (usable) return usable;
       throw unavailable(err);
     }
   }
@@ -201,7 +212,8 @@ export async function fetchJson(fetch: FetchLike, url: string): Promise<unknown>
   }
 }
 
-async function readCapped(response: Response, maxBytes: number, url: string): Promise<string> {
+/** Reads a response body as text, refusing more than maxBytes. */
+export async function readCapped(response: Response, maxBytes: number, url: string): Promise<string> {
   if (!response.body) return '';
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
