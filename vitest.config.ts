@@ -26,6 +26,7 @@ export default defineConfig({
                 ARGO_STS_CONFIG: inject<string>('workerdConfig'),
                 SIGNING_KEYS: inject<string>('workerdSigningKeys'),
               },
+              d1Databases: ['AUDIT_DB'],
             },
           })),
         ],

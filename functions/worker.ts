@@ -8,6 +8,7 @@ import { parseConfigText } from '../shared/config.ts';
 import { createBroker } from '../shared/create-broker.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { workerSecretStore } from './adapters/worker-secrets.ts';
+import { d1AuditSink } from './adapters/d1-audit-sink.ts';
 import { createApp } from './app.ts';
 
 export interface WorkerEnv {
@@ -26,6 +27,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   }
   const config = parseConfigText(source);
   if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  const auditSink = config.audit.sink?.startsWith('d1:') ? d1AuditSink(env, config.audit.sink.slice('d1:'.length)) : undefined;
   const secrets = workerSecretStore(env);
   const built = await createBroker(config, {
     fetch: (input, init) => fetch(input, init),
@@ -35,6 +37,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     writeLine: (line) => console.log(line),
     warn: (message) => console.warn(message),
     shareInFlight: false,
+    auditSink,
   });
   broker = built;
   brokerSource = source;

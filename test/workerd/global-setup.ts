@@ -34,6 +34,8 @@ export default async function setup(project: TestProject) {
       scopes: ['argo:submit', 'argo:read'],
       max_ttl: '15m',
     }],
+    // The AUDIT_DB binding is a real (local) D1 database, declared in vitest.config.ts.
+    audit: { sink: 'd1:AUDIT_DB' },
   };
   project.provide('workerdConfig', JSON.stringify(config));
   project.provide('workerdSigningKeys', signingKeys);

@@ -1,0 +1,85 @@
+/**
+ * The audit trail on Workers: the worker, in real workerd, writes one row per /token decision to
+ * a real (local) D1 database through the `audit.sink: d1:AUDIT_DB` binding, with the same schema
+ * and migrations as SQLite on Node.
+ */
+import { env, SELF } from 'cloudflare:test';
+import { decodeJwt, importJWK, SignJWT } from 'jose';
+import { describe, expect, inject, it } from 'vitest';
+import { D1AuditSink, type D1Like, migrateD1 } from '../../functions/adapters/d1-audit-sink.ts';
+import { AUDIT_MIGRATIONS } from '../../shared/audit-schema.ts';
+import githubClaims from '../fixtures/claims/github-actions.json';
+
+const db = (env as unknown as { AUDIT_DB: D1Like }).AUDIT_DB;
+
+async function signSubject(overrides: Record<string, unknown> = {}): Promise<string> {
+  const jwk = JSON.parse(inject('idpPrivateJwk'));
+  const key = await importJWK(jwk, 'RS256');
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(githubClaims)) if (!k.startsWith('_')) claims[k] = v;
+  Object.assign(claims, { iss: inject('idpIssuer'), iat: now, nbf: now - 600, exp: now + 300, jti: crypto.randomUUID() }, overrides);
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: jwk.kid }).sign(key);
+}
+
+async function exchange(params: Record<string, string>) {
+  const res = await SELF.fetch('https://sts.workers.test/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': '203.0.113.9' },
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      ...params,
+    }),
+  });
+  return { res, body: (await res.json()) as Record<string, any>, requestId: res.headers.get('x-request-id')! };
+}
+
+async function rowsFor(requestId: string): Promise<Record<string, any>[]> {
+  const { results } = await db.prepare('SELECT * FROM audit_events WHERE request_id = ?').bind(requestId).all();
+  return results;
+}
+
+describe('the D1 audit sink in workerd', () => {
+  it('stores one row for an issued token, with its jti, and one for a denial, before answering', async () => {
+    const issued = await exchange({ subject_token: await signSubject() });
+    expect(issued.res.status).toBe(200);
+    const [row, ...others] = await rowsFor(issued.requestId);
+    expect(others).toEqual([]);
+    expect(row).toMatchObject({
+      decision: 'issued', idp: 'github', sub: 'repo:acme/app:ref:refs/heads/main', policy: 'ci-main', namespace: 'ci',
+      scopes: 'argo:submit argo:read', client_ip: '203.0.113.9', jti: decodeJwt(issued.body.access_token).jti,
+    });
+    expect(JSON.parse(row!.context)).toMatchObject({ repository: 'acme/app', run_id: '11223344556' });
+    expect(row!.subject_token_sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    const denied = await exchange({ subject_token: await signSubject(), scope: 'argo:manage' });
+    expect(denied.res.status).toBe(400);
+    expect(await rowsFor(denied.requestId)).toMatchObject([{ decision: 'denied', error: 'ERR_SCOPE_NOT_ALLOWED', check_id: 'scope', jti: null }]);
+  });
+
+  it('has applied every migration of the shared schema, recorded in audit_migrations', async () => {
+    await exchange({ subject_token: await signSubject() });
+    const { results } = await db.prepare('SELECT id FROM audit_migrations ORDER BY id').all<{ id: number }>();
+    expect(results.map((r) => r.id)).toEqual(AUDIT_MIGRATIONS.map((m) => m.id));
+    // Running them again (a second isolate) changes nothing and does not fail.
+    await migrateD1(db, () => new Date().toISOString());
+    const again = await db.prepare('SELECT id FROM audit_migrations ORDER BY id').all<{ id: number }>();
+    expect(again.results).toEqual(results);
+  });
+
+  it('rejects the write, so the exchange refuses the token, when D1 refuses the INSERT', async () => {
+    const sink = new D1AuditSink(db);
+    await migrateD1(db, () => new Date().toISOString());
+    await db.prepare("CREATE TRIGGER IF NOT EXISTS refuse_writes BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'refused'); END").run();
+    try {
+      await expect(sink.record({ v: 3, time: new Date().toISOString(), request_id: 'r-1', endpoint: 'token', decision: 'issued', jti: 'j-1' })).rejects.toThrow();
+      const refused = await exchange({ subject_token: await signSubject() });
+      expect(refused.res.status).toBe(503);
+      expect(refused.body).toMatchObject({ error: 'temporarily_unavailable', check: 'unavailable' });
+      expect(refused.body.access_token).toBeUndefined();
+    } finally {
+      await db.prepare('DROP TRIGGER refuse_writes').run();
+    }
+  });
+});
