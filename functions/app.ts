@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { StsError, toWireError } from '../shared/errors.ts';
 import type { Broker } from '../shared/exchange.ts';
+import { diagnoseRoutes } from './routes/diagnose.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetsRoutes } from './routes/targets.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -38,6 +39,7 @@ export function createApp(runtime: AppRuntime): Hono<AppEnv> {
   app.route('/', wellKnownRoutes);
   app.route('/', healthRoutes);
   app.route('/', targetsRoutes);
+  app.route('/', diagnoseRoutes);
 
   app.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404));
 

@@ -135,8 +135,13 @@ export function toWireError(err: unknown, requestId: string): WireError {
   return {
     status: spec.status,
     headers,
-    body: { error: spec.error, error_description: err.message, check: err.check, request_id: requestId },
+    body: { error: spec.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
   };
+}
+
+/** A refusal by a check (not a malformed request or an outage) says where every check is shown. */
+function withDiagnosePointer(err: StsError): string {
+  return (CHECK_IDS as readonly string[]).includes(err.check) ? `${err.message}; POST the same parameters to /diagnose to see every check` : err.message;
 }
 
 export function wireErrorFor(code: ErrorCode): OAuthError {

@@ -2,9 +2,10 @@
 import type { Command } from '../command.ts';
 import { audit } from './audit.ts';
 import { configCheck } from './config-check.ts';
+import { demo } from './demo.ts';
 import { exchangeCommand } from './exchange.ts';
 import { mcpCommand } from './mcp.ts';
 import { keysGenerate } from './keys-generate.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, mcpCommand, audit];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, mcpCommand, demo, audit];

@@ -1,59 +1,33 @@
 /**
  * `argo-sts exchange` as a CI job runs it: a real broker on loopback (Node adapter), a
  * GitHub-shaped issuer, and a loopback stand-in for GitHub Actions' OIDC token endpoint that
- * behaves like GitHub's (bearer request token required, `audience` query parameter becomes the
- * token's `aud`, answer `{"value": "<jwt>"}`). The CLI runs in-process through runCli, and once
+ * behaves like GitHub's (cli/demo/github-actions-runner.ts: bearer request token required, the
+ * `audience` query parameter becomes the token's `aud`, answer `{"value": "<jwt>"}`). The CLI runs in-process through runCli, and once
  * as the real `argo-sts` binary.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from '../../cli/demo/github-actions-runner.ts';
 import { runCli } from '../../cli/main.ts';
 import { type NodeServer, startNodeServer } from '../../functions/node.ts';
 import { parseConfigText } from '../../shared/config.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
-const REQUEST_TOKEN = 'ghs_runtime-request-token-for-this-job';
 let github: LoopbackIdp;
 let broker: NodeServer;
-let actions: Server;
-let actionsUrl: string;
+let actions: ActionsTokenEndpoint;
 let dir: string;
 const auditLines: Record<string, unknown>[] = [];
-const actionsRequests: { authorization: string | undefined; audience: string | null }[] = [];
-
-async function startActionsTokenEndpoint(): Promise<void> {
-  actions = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const audience = url.searchParams.get('audience');
-    actionsRequests.push({ authorization: req.headers.authorization, audience });
-    if (url.pathname !== '/_apis/distributedtask/hubs/build/plans/p1/jobs/j1/idtoken' || url.searchParams.get('api-version') !== '2.0') {
-      res.writeHead(404).end();
-      return;
-    }
-    if (req.headers.authorization !== `bearer ${REQUEST_TOKEN}`) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"Bad credentials"}');
-      return;
-    }
-    const now = Math.floor(Date.now() / 1000);
-    void github.sign(fixtureClaims('github-actions', now, { iss: github.issuer, aud: audience ?? 'https://github.com/acme' })).then((value) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 1, value }));
-    });
-  });
-  await new Promise<void>((resolve) => actions.listen(0, '127.0.0.1', resolve));
-  actionsUrl = `http://127.0.0.1:${(actions.address() as AddressInfo).port}/_apis/distributedtask/hubs/build/plans/p1/jobs/j1/idtoken?api-version=2.0`;
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-cli-'));
   github = await startLoopbackIdp();
-  await startActionsTokenEndpoint();
+  actions = await startActionsTokenEndpoint((audience) => github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer, aud: audience })));
   const config = parseConfigText(`
 issuer: http://127.0.0.1/sts
 signing: { alg: ES256, keys: generate }
@@ -76,7 +50,7 @@ policies:
 
 afterAll(async () => {
   await broker?.close();
-  await new Promise<void>((resolve) => actions?.close(() => resolve()));
+  await actions?.close();
   await github?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -92,7 +66,7 @@ async function cli(args: string[], env: Record<string, string> = {}, stdin = '')
   return { code, ...out };
 }
 
-const actionsEnv = () => ({ ACTIONS_ID_TOKEN_REQUEST_URL: actionsUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: REQUEST_TOKEN, ARGO_STS_URL: broker.url });
+const actionsEnv = () => ({ ...actions.env, ARGO_STS_URL: broker.url });
 
 async function verifyMinted(token: string) {
   const jwks = createRemoteJWKSet(new URL(`${broker.url}/.well-known/jwks.json`));
@@ -101,11 +75,11 @@ async function verifyMinted(token: string) {
 
 describe('argo-sts exchange in a GitHub Actions job', () => {
   it('requests the job token with the bearer request token and audience, and prints a credential the broker\'s keys verify', async () => {
-    actionsRequests.length = 0;
+    actions.requests.length = 0;
     const { code, stdout, stderr } = await cli(['exchange', '--audience', 'argo-prod', '--scope', 'argo:submit', '--namespace', 'ci'], actionsEnv());
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(actionsRequests).toEqual([{ authorization: `bearer ${REQUEST_TOKEN}`, audience: 'argo-sts' }]);
+    expect(actions.requests).toEqual([{ authorization: `bearer ${actions.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN}`, audience: 'argo-sts' }]);
     const claims = await verifyMinted(stdout.trim());
     expect(claims).toMatchObject({ sub: 'github:repo:acme/app:ref:refs/heads/main', namespace: 'ci', scope: 'argo:submit', groups: ['argo-sts:ci:argo:submit'] });
     const audit = auditLines.at(-1)!;
