@@ -59,6 +59,9 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/refused\s+400 invalid_scope\n\s+check\s+scope/);
     // 4. the clock ahead
     expect(stdout).toMatch(/check\s+issued_at\n\s+description\s+the token was issued 1[45]\d s in the future/);
+    expect(stdout).toMatch(/verdict: deny/);
+    expect(stdout).toMatch(/fail\s+issued_at\s+the token was issued 1[45]\d s in the future/);
+    expect(stdout).toMatch(/pass\s+signature/);
     // 5. the audit trail, with the agent's reason
     expect(stdout).toMatch(/(\d+) decisions in .*audit\.db \(and as many JSON lines on stdout: \1\)/);
     expect(stdout).toContain('reason "Summarize why the nightly-build workflow failed, for alice (ticket OPS-1432)"');
