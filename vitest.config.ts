@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/{unit,app,e2e}/**/*.test.ts'],
+          include: ['test/{unit,app,e2e,attack}/**/*.test.ts', 'test/browser/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 60_000,

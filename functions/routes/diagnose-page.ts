@@ -99,7 +99,7 @@ function rich(text) {
 function facts(check) {
   const dl = el('dl');
   const row = (name, value) => { if (value !== undefined) dl.append(el('dt', {}, name), el('dd', {}, show(value))); };
-  row('token has', check.actual);
+  row('presented', check.actual);
   row('expected', check.expected);
   if (check.seconds !== undefined) row('seconds', String(check.seconds));
   if (check.leeway_seconds !== undefined) row('leeway', check.leeway_seconds + ' s');
@@ -108,7 +108,7 @@ function facts(check) {
 }
 function mismatchTable(rows, caption) {
   if (!rows || !rows.length) return undefined;
-  const table = el('table', {}, el('tr', {}, el('th', {}, caption || 'clause'), el('th', {}, 'expected'), el('th', {}, 'token / request')));
+  const table = el('table', {}, el('tr', {}, el('th', {}, caption || 'clause'), el('th', {}, 'expected'), el('th', {}, 'presented')));
   for (const m of rows) table.append(el('tr', {}, el('td', {}, m.field), el('td', {}, show(m.expected)), el('td', {}, show(m.actual))));
   return table;
 }
@@ -143,7 +143,7 @@ function render(body) {
     if (tr) detail.append(tr);
     list.append(el('li', { class: check.status, 'data-check': check.check, 'data-status': check.status },
       el('span', { class: 'mark', title: check.status }, MARKS[check.status] || '?'),
-      el('span', { class: 'name' }, TITLES[check.check] || check.check, el('small', {}, check.check + ' \\u00b7 ' + check.status)),
+      el('span', { class: 'name' }, rich(TITLES[check.check] || check.check), el('small', {}, check.check + ' \\u00b7 ' + check.status)),
       detail));
   }
   const token = $('token');
