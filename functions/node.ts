@@ -8,11 +8,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from '../shared/config.ts';
 import { createBroker } from '../shared/create-broker.ts';
+import { countIdpFetches } from '../shared/metrics.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { SigningKeyError } from '../shared/signing-keys.ts';
 import { loadNodeConfig } from './adapters/node-config.ts';
 import { nodeSecretStore } from './adapters/node-secrets.ts';
 import { createApp } from './app.ts';
+import { createPrometheusMetrics, metricsRoutes } from './routes/metrics.ts';
 
 export interface NodeServer {
   readonly url: string;
@@ -40,14 +42,17 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     ? new (await import('./adapters/sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
     : undefined;
   const secrets = nodeSecretStore(env);
+  // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
+  const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {
-    fetch: (input, init) => fetch(input, init),
+    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
     clock: () => Date.now(),
     resolveSecret: (ref) => secrets.resolve(ref),
     resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
     writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
     warn,
     auditSink,
+    auditObserver: metrics,
     shareInFlight: true,
   });
   const app = createApp({
@@ -58,6 +63,8 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
     logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
   });
+  metrics.watchSigningKeys(() => broker.signingKeys);
+  app.route('/', metricsRoutes(metrics));
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8787 }, () => resolve(s as Server));

@@ -6,6 +6,7 @@
  */
 import { parseConfigText } from '../shared/config.ts';
 import { createBroker } from '../shared/create-broker.ts';
+import { countIdpFetches, logMetrics } from '../shared/metrics.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { workerSecretStore } from './adapters/worker-secrets.ts';
 import { d1AuditSink } from './adapters/d1-audit-sink.ts';
@@ -29,8 +30,10 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
   const auditSink = config.audit.sink?.startsWith('d1:') ? d1AuditSink(env, config.audit.sink.slice('d1:'.length)) : undefined;
   const secrets = workerSecretStore(env);
+  // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
+  const metrics = logMetrics((line) => console.log(line));
   const built = await createBroker(config, {
-    fetch: (input, init) => fetch(input, init),
+    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
     clock: () => Date.now(),
     resolveSecret: (ref) => secrets.resolve(ref),
     resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
@@ -38,6 +41,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     warn: (message) => console.warn(message),
     shareInFlight: false,
     auditSink,
+    auditObserver: metrics,
   });
   broker = built;
   brokerSource = source;

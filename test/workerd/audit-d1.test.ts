@@ -5,7 +5,7 @@
  */
 import { env, SELF } from 'cloudflare:test';
 import { decodeJwt, importJWK, SignJWT } from 'jose';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import { D1AuditSink, type D1Like, migrateD1 } from '../../functions/adapters/d1-audit-sink.ts';
 import { AUDIT_MIGRATIONS } from '../../shared/audit-schema.ts';
 import githubClaims from '../fixtures/claims/github-actions.json';
@@ -80,6 +80,21 @@ describe('the D1 audit sink in workerd', () => {
       expect(refused.body.access_token).toBeUndefined();
     } finally {
       await db.prepare('DROP TRIGGER refuse_writes').run();
+    }
+  });
+
+  it('logs the same measurements as Node\'s /metrics as structured "metric" lines beside the audit line', async () => {
+    const log = vi.spyOn(console, 'log');
+    try {
+      const { requestId } = await exchange({ subject_token: await signSubject() });
+      const lines = log.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+      expect(lines.filter((l) => l.type === 'audit' && l.request_id === requestId)).toHaveLength(1);
+      expect(lines).toContainEqual(expect.objectContaining({
+        type: 'metric', metric: 'argo_sts_exchanges_total', request_id: requestId, endpoint: 'token', decision: 'issued', reason: '', idp: 'github', policy: 'ci-main',
+      }));
+      expect(lines).toContainEqual(expect.objectContaining({ type: 'metric', metric: 'argo_sts_audit_write', ok: true }));
+    } finally {
+      log.mockRestore();
     }
   });
 });
