@@ -12,6 +12,8 @@ import { countIdpFetches } from '../shared/metrics.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { SigningKeyError } from '../shared/signing-keys.ts';
 import { loadNodeConfig } from './adapters/node-config.ts';
+import { msalEntraClientFactory } from './adapters/entra-msal.ts';
+import { fetchTrustingCa } from './adapters/node-ca-fetch.ts';
 import { nodeSecretStore } from './adapters/node-secrets.ts';
 import { createApp } from './app.ts';
 import { createPrometheusMetrics, metricsRoutes } from './routes/metrics.ts';
@@ -54,6 +56,8 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     auditSink,
     auditObserver: metrics,
     shareInFlight: true,
+    fetchTrustingCa,
+    entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
   });
   const app = createApp({
     broker: async () => {

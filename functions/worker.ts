@@ -8,6 +8,7 @@ import { parseConfigText } from '../shared/config.ts';
 import { createBroker } from '../shared/create-broker.ts';
 import { countIdpFetches, logMetrics } from '../shared/metrics.ts';
 import type { Broker } from '../shared/exchange.ts';
+import { msalEntraClientFactory } from './adapters/entra-msal.ts';
 import { workerSecretStore } from './adapters/worker-secrets.ts';
 import { d1AuditSink } from './adapters/d1-audit-sink.ts';
 import { createApp } from './app.ts';
@@ -40,6 +41,8 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     writeLine: (line) => console.log(line),
     warn: (message) => console.warn(message),
     shareInFlight: false,
+    // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
+    entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     auditSink,
     auditObserver: metrics,
   });

@@ -70,6 +70,19 @@ function httpsUrl(what: string) {
 }
 
 const name = z.string().regex(NAME, 'must be lowercase letters, digits and dashes');
+
+/** A JSON object given as text (MSAL takes its metadata that way). */
+function jsonObjectText(what: string) {
+  return z.string().superRefine((value, ctx) => {
+    try {
+      const doc: unknown = JSON.parse(value);
+      if (doc && typeof doc === 'object' && !Array.isArray(doc)) return;
+    } catch {
+      /* reported below */
+    }
+    ctx.addIssue({ code: 'custom', message: `${what} must be a JSON object (as text)` });
+  });
+}
 const stringList = z.array(z.string().min(1)).min(1);
 const claimValue = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -125,6 +138,9 @@ const targetSchema = z.discriminatedUnion('kind', [
     client_secret: secretRef,
     authority: httpsUrl('authority').optional(),
     scopes: stringList.optional(),
+    /** MSAL's authorityMetadata / cloudDiscoveryMetadata: JSON that replaces discovery (air-gapped, tests). */
+    authority_metadata: jsonObjectText('authority_metadata').optional(),
+    cloud_discovery_metadata: jsonObjectText('cloud_discovery_metadata').optional(),
     argo_server: httpsUrl('argo_server').optional(),
   }),
 ]);
@@ -361,6 +377,7 @@ function crossCheck(parsed: Parsed): Config {
       else if (target.kind === 'kubernetes-tokenrequest' && !policy.service_account) {
         issues.push(`${at}.service_account: required for kubernetes-tokenrequest target "${name}"`);
       }
+      if (target?.kind === 'kubernetes-tokenrequest') checkTokenRequestTtl(policy.max_ttl, defaults, at, name, issues);
     });
     (policy.scopes ?? []).forEach((scope, j) => {
       if (!scopes.has(scope)) issues.push(`${at}.scopes[${j}]: unknown scope "${scope}"`);
@@ -413,6 +430,18 @@ function checkIdentityMatcher(
   }
   if (m.subject_pattern !== undefined && /^\**$/.test(m.subject_pattern) && !bindsClaims) {
     issues.push(`${at}.subject_pattern: "${m.subject_pattern}" matches every subject; bind claims too or narrow it`);
+  }
+}
+
+/**
+ * Kubernetes refuses TokenRequest lifetimes under 600 s: the default lifetime and the ceiling of
+ * a policy granting such a target must both reach it (a shorter requested_ttl is raised to 600 s).
+ */
+function checkTokenRequestTtl(maxTtl: number | undefined, defaults: { ttl: number; max_ttl: number }, at: string, target: string, issues: string[]): void {
+  const min = LIMITS.minTokenRequestSeconds;
+  if (defaults.ttl < min) issues.push(`defaults.ttl: at least ${min}s when a policy grants kubernetes-tokenrequest target "${target}" (${at})`);
+  if ((maxTtl ?? defaults.max_ttl) < min) {
+    issues.push(`${maxTtl === undefined ? 'defaults' : at}.max_ttl: at least ${min}s for kubernetes-tokenrequest target "${target}" (Kubernetes refuses shorter tokens)`);
   }
 }
 

@@ -11,6 +11,7 @@ import { MemoryRateLimitStore } from './rate-limit.ts';
 import { MemoryReplayCache } from './replay-cache.ts';
 import type { SecretStage, SecretVersion } from './secret-refs.ts';
 import { SigningKeyRing } from './signing-key-ring.ts';
+import { buildTargetIssuers, type TargetPorts } from './targets/build-target-issuers.ts';
 import { generateSigningKeys, loadSigningKeys, type SigningKeys } from './signing-keys.ts';
 
 export interface BrokerPorts {
@@ -34,6 +35,10 @@ export interface BrokerPorts {
   readonly auditObserver?: AuditObserver | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
   readonly shareInFlight: boolean;
+  /** Node: a fetch that trusts a private CA (kubernetes-tokenrequest `ca`). Workers cannot. */
+  readonly fetchTrustingCa?: TargetPorts['fetchTrustingCa'];
+  /** An MSAL client per Entra target (functions/adapters/entra-msal.ts). */
+  readonly entraClient?: TargetPorts['entraClient'];
 }
 
 export async function createBroker(config: Config, ports: BrokerPorts): Promise<Broker> {
@@ -61,14 +66,11 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
       warn: ports.warn,
     });
   }
-  for (const target of config.targets) {
-    if (target.kind !== 'kubernetes-oidc') {
-      ports.warn(`WARNING: target "${target.name}" (${target.kind}) is not available in this build; exchanges for it answer 503`);
-    }
-  }
+  const targets = await buildTargetIssuers(config, signingKeys, ports);
   return {
     config,
     signingKeys,
+    targets,
     issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
     audit: new AuditLog(ports.writeLine, ports.auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     rateLimits: new MemoryRateLimitStore(),

@@ -73,6 +73,8 @@ const CODES = {
   ERR_RATE_LIMITED: { error: 'temporarily_unavailable', status: 429, check: 'rate_limit' },
   ERR_AUDIT_UNAVAILABLE: { error: 'temporarily_unavailable', status: 503, check: 'unavailable' },
   ERR_UPSTREAM_UNAVAILABLE: { error: 'temporarily_unavailable', status: 503, check: 'unavailable' },
+  /** The target's issuer (Entra ID on-behalf-of) refused this subject token: RFC 8693 §2.2.2. */
+  ERR_UPSTREAM_REFUSED: { error: 'invalid_request', status: 400, check: 'target' },
   ERR_INTERNAL: { error: 'server_error', status: 500, check: 'internal' },
 } as const satisfies Record<string, CodeSpec>;
 

@@ -6,14 +6,14 @@
 import type { AuditEvent } from './audit.ts';
 import { contextClaims, sha256Hex } from './audit.ts';
 import type { AuditLog } from './audit-log.ts';
-import type { Config, TargetConfig } from './config.ts';
+import type { Config } from './config.ts';
 import { StsError } from './errors.ts';
 import { evaluatePolicy, grantedTtl } from './evaluate-policy.ts';
 import { findingError, firstFailure } from './findings.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
-import { mintToken } from './mint-token.ts';
 import { groupFor } from './scopes.ts';
 import type { SigningKeys } from './signing-keys.ts';
+import { issueCredential, type TargetIssuers } from './targets/issue-credential.ts';
 import { enforceRateLimit, type RateLimitStore } from './rate-limit.ts';
 import { type ReplayCache, spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest } from './token-request.ts';
@@ -25,6 +25,8 @@ export interface Broker {
   readonly signingKeys: SigningKeys;
   readonly issuerKeys: IssuerKeys;
   readonly audit: AuditLog;
+  /** Who makes the credential, per target kind (shared/targets/). */
+  readonly targets: TargetIssuers;
   /** Token buckets for the idps' `rate_limit` (see rate-limit.ts for where they live). */
   readonly rateLimits: RateLimitStore;
   /** Spent `jti`s of idps with `single_use` (see replay-cache.ts). */
@@ -126,14 +128,14 @@ export async function exchangeToken(
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
     Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });
 
-    const audience = requireOidcTarget(grant.target);
     await spendSingleUseToken(broker.replayCache, subject.idp, subject.claims, now);
     if (actor) await spendSingleUseToken(broker.replayCache, actor.idp, actor.claims, now);
     const jti = crypto.randomUUID();
-    const minted = await mintToken(broker.signingKeys, {
-      issuer: broker.config.issuer,
-      audience,
+    const issued = await issueCredential(broker.targets, {
+      target: grant.target,
+      policy: grant.policy,
       subject: `${subject.idp.name}:${subject.claims.sub}`,
+      subjectToken: request.subjectToken,
       now,
       ttl,
       jti,
@@ -145,14 +147,15 @@ export async function exchangeToken(
       act: event.actor ? { sub: event.actor } : undefined,
     });
 
-    Object.assign(event, { decision: 'issued', jti, latency_ms: broker.clock() - started });
+    // The issuer may shorten the lifetime (TokenRequest, Entra): the audit records the real one.
+    Object.assign(event, { decision: 'issued', jti, ttl: issued.expiresIn, latency_ms: broker.clock() - started });
     // Durable first: if this throws, the token is dropped and the client gets 503.
     await broker.audit.record(event);
     return {
-      access_token: minted.token,
+      access_token: issued.token,
       issued_token_type: TOKEN_TYPE_JWT,
       token_type: 'Bearer',
-      expires_in: ttl,
+      expires_in: issued.expiresIn,
       scope: grant.scopes.join(' '),
       namespace: grant.namespace,
     };
@@ -173,10 +176,4 @@ export async function exchangeToken(
 
 function stringClaim(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/** The audience of a broker-signed token. Other target kinds are served by their own issuers. */
-function requireOidcTarget(target: TargetConfig): string {
-  if (target.kind === 'kubernetes-oidc') return target.audience;
-  throw new StsError('ERR_UPSTREAM_UNAVAILABLE', `target kind ${target.kind} is not available in this deployment`);
 }

@@ -5,7 +5,7 @@
 import { createApp } from '../../functions/app.ts';
 import type { AuditSink } from '../../shared/audit.ts';
 import { parseConfigText } from '../../shared/config.ts';
-import { createBroker } from '../../shared/create-broker.ts';
+import { type BrokerPorts, createBroker } from '../../shared/create-broker.ts';
 import type { Broker } from '../../shared/exchange.ts';
 import type { SecretStage, SecretStore } from '../../shared/secret-refs.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN } from '../../shared/token-request.ts';
@@ -22,7 +22,7 @@ export interface Harness {
   audits(): Record<string, unknown>[];
 }
 
-export async function buildHarness(configYaml: string, options: { now: number; env?: Record<string, string>; auditSink?: AuditSink; secrets?: SecretStore }): Promise<Harness> {
+export async function buildHarness(configYaml: string, options: { now: number; env?: Record<string, string>; auditSink?: AuditSink; secrets?: SecretStore; ports?: Partial<BrokerPorts> }): Promise<Harness> {
   let nowMs = options.now * 1000;
   const lines: Record<string, unknown>[] = [];
   const errors: string[] = [];
@@ -40,6 +40,7 @@ export async function buildHarness(configYaml: string, options: { now: number; e
     warn: (message) => errors.push(message),
     auditSink: options.auditSink,
     shareInFlight: true,
+    ...options.ports,
   });
   const app = createApp({
     broker: async () => broker,
