@@ -1,0 +1,157 @@
+/**
+ * Abuse resistance: rate limits per subject and per idp (429 with Retry-After, audited), single-use
+ * subject tokens, and a storm of random key ids that must not turn into a storm of JWKS fetches.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryRateLimitStore } from '../../shared/rate-limit.ts';
+import { MemoryReplayCache } from '../../shared/replay-cache.ts';
+import type { Harness } from '../support/app-harness.ts';
+import { type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
+import { attackConfig, attackHarness, expectRefused, githubClaims, NOW } from './support.ts';
+
+let github: LoopbackIdp;
+let agents: LoopbackIdp;
+
+beforeAll(async () => {
+  github = await startLoopbackIdp();
+  agents = await startLoopbackIdp();
+});
+afterAll(async () => {
+  await Promise.all([github.close(), agents.close()]);
+});
+
+const claims = (o: Record<string, unknown> = {}) => githubClaims(github, o);
+
+describe('rate limits', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await attackHarness(attackConfig(github, agents, `
+    rate_limit:
+      per_subject: { requests: 2, per: 1m }
+      per_idp: { requests: 3, per: 1m }`));
+  });
+
+  it('answers 429 temporarily_unavailable with Retry-After once a subject spends its bucket, and audits it', async () => {
+    const main = await github.sign(claims());
+    expect((await h.exchange({ subject_token: main, audience: 'argo-prod' })).status).toBe(200);
+    expect((await h.exchange({ subject_token: main, audience: 'argo-prod' })).status).toBe(200);
+    const res = await h.exchange({ subject_token: main, audience: 'argo-prod' });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('30');
+    const body = await expectRefused(h, res, { error: 'temporarily_unavailable', check: 'rate_limit' });
+    expect(body.error_description).not.toContain(main);
+    expect(h.audits().at(-1)).toMatchObject({ decision: 'denied', error: 'ERR_RATE_LIMITED', check: 'rate_limit', sub: 'repo:acme/app:ref:refs/heads/main' });
+  });
+
+  it('a throttled subject does not spend the idp\'s budget; another subject still gets the last idp token', async () => {
+    const other = await github.sign(claims({ sub: 'repo:acme/other:ref:refs/heads/main' }));
+    expect((await h.exchange({ subject_token: other, audience: 'argo-prod', namespace: 'staging' })).status).toBe(200);
+    const res = await h.exchange({ subject_token: other, audience: 'argo-prod', namespace: 'staging' });
+    expect(res.status).toBe(429);
+  });
+
+  it('refills with time: after 30 s the subject has one request again', async () => {
+    h.setNow(NOW + 30);
+    expect((await h.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
+    h.setNow(NOW);
+  });
+
+  it('counts only verified identities: forged tokens naming a subject do not spend its budget', async () => {
+    const fresh = await attackHarness(attackConfig(github, agents, `
+    rate_limit: { per_subject: { requests: 1, per: 1h } }`));
+    for (let i = 0; i < 5; i++) {
+      await expectRefused(fresh, await fresh.exchange({ subject_token: await github.sign(claims(), { foreignKey: true }), audience: 'argo-prod' }), { check: 'signature' });
+    }
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
+  });
+
+  it('a bucket never goes negative and refills to at most its burst (property)', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 1, maxLength: 40 }), async (gaps) => {
+      const store = new MemoryRateLimitStore();
+      const rule = { requests: 3, per: 60, burst: 5 };
+      let now = 0;
+      let allowed = 0;
+      for (const gap of gaps) {
+        now += gap;
+        if ((await store.take([{ key: 'k', rule }], now)).allowed) allowed++;
+      }
+      // At most the burst plus what the elapsed time refilled.
+      expect(allowed).toBeLessThanOrEqual(5 + Math.floor((now / 60_000) * 3));
+    }), { numRuns: 100 });
+  });
+});
+
+describe('single-use subject tokens', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await attackHarness(attackConfig(github, agents, `
+    single_use: true`));
+  });
+
+  it('exchanges a token once and refuses its replay (ERR_TOKEN_REPLAYED)', async () => {
+    const token = await github.sign(claims({ jti: 'run-1' }));
+    expect((await h.exchange({ subject_token: token, audience: 'argo-prod' })).status).toBe(200);
+    const body = await expectRefused(h, await h.exchange({ subject_token: token, audience: 'argo-prod' }), { status: 400, error: 'invalid_request' });
+    expect(h.audits().at(-1)!.error).toBe('ERR_TOKEN_REPLAYED');
+    expect(body.error_description).toMatch(/already exchanged/);
+  });
+
+  it('refuses concurrent replays: of ten simultaneous exchanges of one token, exactly one succeeds', async () => {
+    const token = await github.sign(claims({ jti: 'run-2' }));
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => h.exchange({ subject_token: token, audience: 'argo-prod' }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 400)).toHaveLength(9);
+  });
+
+  it('refuses a token without jti when its idp is single-use', async () => {
+    await expectRefused(h, await h.exchange({ subject_token: await github.sign(claims({ jti: undefined })), audience: 'argo-prod' }), { status: 400, check: 'format' });
+  });
+
+  it('does not spend a token the policy refuses', async () => {
+    const token = await github.sign(claims({ jti: 'run-3' }));
+    await expectRefused(h, await h.exchange({ subject_token: token, audience: 'argo-prod', scope: 'argo:manage' }), { check: 'scope' });
+    expect((await h.exchange({ subject_token: token, audience: 'argo-prod' })).status).toBe(200);
+  });
+
+  it('forgets a jti once the token has expired', async () => {
+    const cache = new MemoryReplayCache();
+    expect(await cache.firstUse('k', 100, 50)).toBe(true);
+    expect(await cache.firstUse('k', 100, 99)).toBe(false);
+    expect(await cache.firstUse('k', 200, 100)).toBe(true);
+  });
+});
+
+describe('key id storms', () => {
+  it('a storm of random kids costs the IdP at most one JWKS fetch per 30 s cooldown', async () => {
+    const idp = await startLoopbackIdp();
+    const h = await attackHarness(attackConfig(idp, agents));
+    expect((await h.exchange({ subject_token: await idp.sign(githubClaims(idp)), audience: 'argo-prod' })).status).toBe(200);
+    const base = idp.requests.jwks;
+    h.setNow(NOW + 31); // past the cooldown of the first fetch
+    const kids = fc.sample(fc.string({ minLength: 1, maxLength: 40 }), 40);
+    const results = await Promise.all(kids.map(async (kid) => (await h.exchange({ subject_token: await idp.sign(githubClaims(idp), { kid, foreignKey: true }), audience: 'argo-prod' })).status));
+    expect(results.every((s) => s === 400)).toBe(true);
+    expect(idp.requests.jwks - base).toBe(1);
+    h.setNow(NOW + 45); // still inside the cooldown that storm started
+    await h.exchange({ subject_token: await idp.sign(githubClaims(idp), { kid: 'one-more', foreignKey: true }), audience: 'argo-prod' });
+    expect(idp.requests.jwks - base).toBe(1);
+    await idp.close();
+  });
+
+  it('after a failed fetch with nothing cached, a dead IdP sees at most one fetch per 30 s', async () => {
+    const idp = await startLoopbackIdp();
+    idp.setDown(true);
+    const h = await attackHarness(attackConfig(idp, agents));
+    for (let i = 0; i < 5; i++) {
+      const res = await h.exchange({ subject_token: await idp.sign(githubClaims(idp)), audience: 'argo-prod' });
+      expect(res.status).toBe(503);
+    }
+    expect(idp.requests.jwks).toBe(1);
+    idp.setDown(false);
+    h.setNow(NOW + 31);
+    expect((await h.exchange({ subject_token: await idp.sign(githubClaims(idp)), audience: 'argo-prod' })).status).toBe(200);
+    expect(idp.requests.jwks).toBe(2);
+    await idp.close();
+  });
+});
