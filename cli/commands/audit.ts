@@ -121,7 +121,8 @@ export function formatTable(events: readonly AuditEvent[]): string {
 
 const CSV_COLUMNS = [
   'time', 'request_id', 'endpoint', 'decision', 'error', 'check', 'reason', 'idp', 'iss', 'sub', 'actor', 'policy', 'target',
-  'namespace', 'scopes', 'ttl', 'jti', 'subject_token_sha256', 'client_ip', 'user_agent', 'latency_ms', 'context', 'v',
+  'namespace', 'scopes', 'ttl', 'jti', 'subject_token_sha256', 'client_ip', 'user_agent', 'latency_ms', 'context',
+  'request_reason', 'redacted', 'v',
 ] as const;
 
 function csvCell(value: unknown): string {

@@ -1,0 +1,118 @@
+/**
+ * Child processes of a bench run: pinned to a core with `taskset` where the machine has it,
+ * each in its own process group so that stopping one stops everything it started, and every
+ * wait bounded.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+
+export const NODE = process.execPath;
+export const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
+
+function tasksetWorks(): boolean {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Server on core 0, load generator and bench driver on core 1, when there are two cores and taskset. */
+export const PINNING = availableParallelism() >= 2 && tasksetWorks()
+  ? { enabled: true, server: 0, load: 1 } as const
+  : { enabled: false, server: 0, load: 0 } as const;
+
+export function spawnPinned(core: number, command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const [cmd, argv] = PINNING.enabled ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
+  return spawn(cmd, argv, { detached: true, ...options });
+}
+
+/** Pins this process (the bench driver, which also serves the loopback IdP) to the load core. */
+export function pinSelf(core: number): void {
+  if (PINNING.enabled) execFileSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
+}
+
+export function stopGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch { /* already gone */ }
+      resolve();
+    }, 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+/** Resolves with the first line of a stream that matches, or rejects after `ms` or at exit. */
+export function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', match: RegExp, ms: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => finish(new Error(`no line matching ${match} within ${ms} ms; output:\n${seen.slice(-2000)}`)), ms);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      for (const line of seen.split('\n')) {
+        const m = match.exec(line);
+        if (m) return finish(undefined, m);
+      }
+    };
+    const onExit = (code: number | null) => finish(new Error(`process exited (${code}) before printing ${match}; output:\n${seen.slice(-2000)}`));
+    child[stream]!.on('data', onData);
+    child.once('exit', onExit);
+    function finish(err?: Error, m?: RegExpExecArray) {
+      clearTimeout(timer);
+      child[stream]!.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    }
+  });
+}
+
+/** Runs a bench script in its own pinned process and parses the one JSON line it prints. */
+export async function runJsonScript<T>(core: number, script: string, input: unknown, ms: number): Promise<T> {
+  const child = spawnPinned(core, NODE, [...NODE_FLAGS, script, JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  try {
+    const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, ms);
+    return JSON.parse(line) as T;
+  } catch (err) {
+    throw new Error(`${script}: ${(err as Error).message}\n${stderr.slice(-2000)}`);
+  } finally {
+    await stopGroup(child);
+  }
+}
+
+/** Resident set size of a process, in MiB (Linux /proc). */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
