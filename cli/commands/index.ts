@@ -3,9 +3,10 @@ import type { Command } from '../command.ts';
 import { audit } from './audit.ts';
 import { configCheck } from './config-check.ts';
 import { demo } from './demo.ts';
+import { diagnoseCommand } from './diagnose.ts';
 import { exchangeCommand } from './exchange.ts';
 import { mcpCommand } from './mcp.ts';
 import { keysGenerate } from './keys-generate.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, mcpCommand, demo, audit];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, diagnoseCommand, mcpCommand, demo, audit];

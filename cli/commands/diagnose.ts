@@ -1,0 +1,160 @@
+/**
+ * `argo-sts diagnose [TOKEN|-]`: why a token is (or would be) refused.
+ *
+ * Remote (`--broker URL` or ARGO_STS_URL): asks the broker's POST /diagnose, which knows its
+ * config. With `--config FILE`: runs the same diagnosis locally against that config (the
+ * operator's view: everything disclosed). Otherwise offline: decodes the token, checks its times
+ * against this machine's clock and, when the issuer is reachable, verifies the signature with its
+ * JWKS. The token itself is never printed.
+ */
+import { diagnose as diagnoseRemote, StsRequestError, StsTransportError } from '../../client/index.ts';
+import { checkTitle } from '../../shared/check-catalogue.ts';
+import { type Diagnosis, type DiagnosisCheck, diagnose, diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose.ts';
+import { parseDuration } from '../../shared/duration.ts';
+import { IssuerKeys } from '../../shared/issuer-keys.ts';
+import type { RawParameters } from '../../shared/token-request.ts';
+import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
+import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
+import { parseFlags } from '../flags.ts';
+import { USER_AGENT } from './exchange.ts';
+
+const FLAGS = {
+  broker: 'string', config: 'string', audience: 'string', scope: 'strings', namespace: 'string', ttl: 'string',
+  'token-env': 'string', leeway: 'string', json: 'boolean',
+} as const;
+
+export const diagnoseCommand: Command = {
+  name: 'diagnose',
+  summary: 'say exactly why a token is refused: every check, its numbers and a hint',
+  help: `Usage: argo-sts diagnose [TOKEN | -] [--broker URL | --config FILE] [--audience TARGET] [--scope S]...
+                         [--namespace NS] [--ttl N] [--token-env NAME] [--leeway 60s] [--json]
+
+Runs every check /token runs — format, issuer, signature, audience, expiry, not_before, issued_at,
+policy, target, namespace, scope — and prints each with its status, the numbers (clock skew, leeway,
+how long ago a token expired) and a hint. Never issues a credential; never prints the token.
+
+Where the token comes from: the TOKEN argument, "-" for stdin, --token-env NAME, else
+$ARGO_STS_SUBJECT_TOKEN. Prefer stdin or a variable: arguments end up in shell history.
+
+Modes:
+  --broker URL     ask that broker's POST /diagnose (default: $ARGO_STS_URL). What it discloses
+                   follows its diagnose.reveal setting.
+  --config FILE    diagnose locally against a broker config, everything disclosed (the operator's view);
+                   fetches the configured issuers' keys
+  (neither)        offline: decode the token, check exp/nbf/iat against this machine's clock with
+                   --leeway (default 60s) and, if the issuer serves OIDC discovery over https (or
+                   loopback http), verify the signature with its JWKS. Policies are not checked.
+
+Request (as for argo-sts exchange): --audience TARGET, --scope S (repeat or space-separate),
+--namespace NS, --ttl N (seconds or 90s, 10m, 1h).
+
+Output: a report for people, or --json (the broker's /diagnose body; offline, mode "offline" with
+verdict "deny" or "unknown").
+Exit status: 0 the broker would issue (offline: no check failed); 1 it would refuse, or the broker
+could not be asked; 2 usage error.
+
+Examples:
+  argo-sts exchange ... || argo-sts diagnose --broker https://sts.example.com --audience argo-prod - <<<"$TOKEN"
+  printf %s "$ID_TOKEN" | argo-sts diagnose -          # offline: times and signature
+  argo-sts diagnose --config /etc/argo-sts/config.yaml --token-env ID_TOKEN --audience argo-prod --json`,
+  async run(args, io) {
+    const flags = parseFlags(args, FLAGS, { positionals: 1 });
+    const token = await readToken(flags._[0], flags['token-env'], io);
+    const broker = flags.broker ?? (flags.config ? undefined : io.env.ARGO_STS_URL);
+    if (flags.broker && flags.config) throw new UsageError('--broker and --config are two modes; give one');
+    const scope = flags.scope?.join(' ').trim() || undefined;
+    let ttl: number | undefined;
+    if (flags.ttl !== undefined) {
+      ttl = parseDuration(/^\d+$/.test(flags.ttl) ? Number(flags.ttl) : flags.ttl);
+      if (ttl === undefined || ttl < 1) throw new UsageError('--ttl must be seconds or a duration such as 90s, 10m, 1h');
+    }
+
+    let result: Diagnosis | OfflineDiagnosis;
+    if (broker) {
+      try {
+        // The broker's body is shared/diagnose.ts's Diagnosis; the client types only what every broker sends.
+        result = (await diagnoseRemote(
+          { broker, userAgent: USER_AGENT },
+          { subjectToken: token, audience: flags.audience, scope, namespace: flags.namespace, ttl },
+        )) as unknown as Diagnosis;
+      } catch (err) {
+        if (err instanceof StsRequestError || err instanceof StsTransportError) {
+          io.stderr(`argo-sts diagnose: ${err.message}\n`);
+          return EXIT.failed;
+        }
+        throw err;
+      }
+    } else if (flags.config) {
+      const env: NodeJS.ProcessEnv = { ...io.env, ARGO_STS_CONFIG_FILE: flags.config };
+      delete env.ARGO_STS_CONFIG;
+      const loaded = loadNodeConfig(env);
+      const config = { ...loaded, diagnose: { ...loaded.diagnose, reveal: 'full' as const } };
+      const params: RawParameters = { subject_token: token, audience: flags.audience, scope, namespace: flags.namespace, requested_ttl: ttl?.toString() };
+      for (const key of Object.keys(params) as (keyof RawParameters)[]) if (params[key] === undefined) delete params[key];
+      const issuerKeys = new IssuerKeys({ fetch: (input, init) => fetch(input, init), clock: Date.now, shareInFlight: true });
+      result = (await diagnose({ config, issuerKeys, clock: Date.now }, params, crypto.randomUUID())).diagnosis;
+    } else {
+      const leeway = flags.leeway === undefined ? 60 : parseDuration(/^\d+$/.test(flags.leeway) ? Number(flags.leeway) : flags.leeway);
+      if (leeway === undefined) throw new UsageError('--leeway must be seconds or a duration such as 30s, 2m');
+      result = await diagnoseOffline(token, { fetch: (input, init) => fetch(input, init), clock: Date.now, leeway });
+    }
+
+    io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderReport(result, broker));
+    return result.verdict === 'deny' ? EXIT.failed : EXIT.ok;
+  },
+};
+
+async function readToken(arg: string | undefined, tokenEnv: string | undefined, io: CliIo): Promise<string> {
+  let raw: string | undefined;
+  let from: string;
+  if (arg === '-') {
+    raw = await io.stdin();
+    from = 'stdin';
+  } else if (arg !== undefined) {
+    raw = arg;
+    from = 'the TOKEN argument';
+  } else if (tokenEnv !== undefined) {
+    raw = io.env[tokenEnv];
+    from = `$${tokenEnv}`;
+  } else {
+    raw = io.env.ARGO_STS_SUBJECT_TOKEN;
+    from = '$ARGO_STS_SUBJECT_TOKEN';
+    if (raw === undefined) throw new UsageError('no token: give TOKEN, "-" for stdin, --token-env NAME, or set ARGO_STS_SUBJECT_TOKEN');
+  }
+  const token = raw?.trim() ?? '';
+  if (token === '') throw new UsageError(`${from} is empty`);
+  return token;
+}
+
+const MARKS: Record<DiagnosisCheck['status'], string> = { pass: '✓', fail: '✗', warn: '!', skip: '-' };
+
+/** The report for people: verdict, then one block per check with its numbers and hint. */
+export function renderReport(result: Diagnosis | OfflineDiagnosis, broker: string | undefined): string {
+  const lines: string[] = [];
+  const offline = 'mode' in result;
+  if (offline) {
+    lines.push(result.verdict === 'deny' ? 'DENY (offline): the token fails a check any broker makes' : 'NO FAILURE FOUND OFFLINE: policies, audiences and targets are checked only by a broker (--broker URL)');
+  } else {
+    lines.push(result.verdict === 'issue' ? `ISSUE: ${broker ?? 'the broker'} would issue a credential for this request` : `DENY: ${broker ?? 'the broker'} would refuse this request`);
+  }
+  const meta = [`server time ${result.server_time}`];
+  if (!offline) meta.push(`request_id ${result.request_id}`, `disclosure ${result.disclosure}`);
+  lines.push(`  ${meta.join(' · ')}`, '');
+  if (!offline) for (const p of result.request_problems ?? []) lines.push(`  ✗ request: ${p.parameter}: ${p.message}`);
+  const width = Math.max(...result.checks.map((c) => c.check.length));
+  for (const c of result.checks) {
+    lines.push(`  ${MARKS[c.status]} ${c.check.padEnd(width)}  ${c.message}`);
+    const indent = ' '.repeat(width + 6);
+    const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+    if (c.status === 'skip') continue;
+    if (c.status !== 'pass' || c.expected !== undefined) {
+      if (c.actual !== undefined && c.status !== 'pass') lines.push(`${indent}presented: ${show(c.actual)}`);
+      if (c.expected !== undefined && c.status !== 'pass') lines.push(`${indent}expected:  ${show(c.expected)}`);
+    }
+    if (c.status !== 'pass' && c.seconds !== undefined) lines.push(`${indent}${checkTitle(c.check).replace(/`/g, '')}: ${c.seconds} s, leeway ${c.leeway_seconds ?? 0} s`);
+    if (c.status !== 'pass' && c.policy !== undefined) lines.push(`${indent}nearest policy: ${c.policy}`);
+    for (const m of c.status === 'pass' ? [] : (c.mismatches ?? [])) lines.push(`${indent}  ${m.field}: expected ${show(m.expected)}, presented ${show(m.actual)}`);
+    if (c.hint && c.status !== 'pass') lines.push(`${indent}hint: ${c.hint.replace(/`/g, '')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
