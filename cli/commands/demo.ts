@@ -1,6 +1,5 @@
 /** `argo-sts demo` (`npm run demo`): the whole story on loopback, in about a second. */
 import { type Command } from '../command.ts';
-import { runDemo } from '../demo/run-demo.ts';
 import { parseFlags } from '../flags.ts';
 
 export const demo: Command = {
@@ -19,6 +18,8 @@ trail in a temporary directory. Then shows:
 Stops everything it started and removes the directory. Exit status 0 when every scene behaved.`,
   async run(args, io) {
     parseFlags(args, {});
+    // Loaded on demand: the demo's servers and node:sqlite are not needed by other commands.
+    const { runDemo } = await import('../demo/run-demo.ts');
     return runDemo(io);
   },
 };
