@@ -7,7 +7,7 @@ import type { AuditSink } from './audit.ts';
 import type { Config } from './config.ts';
 import type { Broker } from './exchange.ts';
 import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
-import { MemoryRateLimitStore } from './rate-limit.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { MemoryReplayCache } from './replay-cache.ts';
 import type { SecretStage, SecretVersion } from './secret-refs.ts';
 import { SigningKeyRing } from './signing-key-ring.ts';
@@ -73,7 +73,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     targets,
     issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
     audit: new AuditLog(ports.writeLine, ports.auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
-    rateLimits: new MemoryRateLimitStore(),
+    rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
     clock: ports.clock,
   };

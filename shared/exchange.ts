@@ -14,7 +14,7 @@ import type { IssuerKeys } from './issuer-keys.ts';
 import { groupFor } from './scopes.ts';
 import type { SigningKeys } from './signing-keys.ts';
 import { issueCredential, type TargetIssuers } from './targets/issue-credential.ts';
-import { enforceRateLimit, type RateLimitStore } from './rate-limit.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import { type ReplayCache, spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest } from './token-request.ts';
 import { verifyToken, type VerifiedToken } from './verify-subject-token.ts';
@@ -28,7 +28,7 @@ export interface Broker {
   /** Who makes the credential, per target kind (shared/targets/). */
   readonly targets: TargetIssuers;
   /** Token buckets for the idps' `rate_limit` (see rate-limit.ts for where they live). */
-  readonly rateLimits: RateLimitStore;
+  readonly rateLimits: RateLimiter;
   /** Spent `jti`s of idps with `single_use` (see replay-cache.ts). */
   readonly replayCache: ReplayCache;
   /** Milliseconds since the epoch. */
@@ -98,7 +98,7 @@ export async function exchangeToken(
     event.iss = subject.claims.iss;
     event.sub = subject.claims.sub;
     event.context = contextClaims(subject.claims);
-    await enforceRateLimit(broker.rateLimits, subject.idp, subject.claims.sub, started);
+    await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
 
     let actor: VerifiedToken | undefined;
     if (request.actorToken !== undefined) {

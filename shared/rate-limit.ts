@@ -58,11 +58,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
       const ratePerMs = rule.requests / (rule.per * 1000);
       const bucket = this.#buckets.get(key);
       const tokens = bucket ? Math.min(capacity, bucket.tokens + Math.max(0, now - bucket.updatedAt) * ratePerMs) : capacity;
-      return { key, tokens, ratePerMs };
+      return { key, tokens, ratePerMs, msPerToken: (rule.per * 1000) / rule.requests };
     });
     const empty = states.filter((s) => s.tokens < 1);
     if (empty.length > 0) {
-      const waitMs = Math.max(...empty.map((s) => (1 - s.tokens) / s.ratePerMs));
+      // Whole milliseconds first, so float noise never adds a second to Retry-After.
+      const waitMs = Math.max(...empty.map((s) => Math.round((1 - s.tokens) * s.msPerToken)));
       return { allowed: false, retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) };
     }
     for (const s of states) {
@@ -82,12 +83,21 @@ export function bucketsFor(idp: Pick<IdpConfig, 'name' | 'rate_limit'>, subject:
   return out;
 }
 
-/** Throws ERR_RATE_LIMITED (429, Retry-After) when the identity is over its idp's limits. */
-export async function enforceRateLimit(store: RateLimitStore, idp: Pick<IdpConfig, 'name' | 'rate_limit'>, subject: string, now: number): Promise<void> {
-  const buckets = bucketsFor(idp, subject);
-  if (buckets.length === 0) return;
-  const decision = await store.take(buckets, now);
-  if (!decision.allowed) {
-    throw new StsError('ERR_RATE_LIMITED', `too many requests for this identity; retry in ${decision.retryAfter} s`, { retryAfter: decision.retryAfter });
+/** The idps' `rate_limit`s over a store; /token and /diagnose share one per broker. */
+export class RateLimiter {
+  readonly #store: RateLimitStore;
+
+  constructor(store: RateLimitStore = new MemoryRateLimitStore()) {
+    this.#store = store;
+  }
+
+  /** Throws ERR_RATE_LIMITED (429, Retry-After) when a verified identity is over its idp's limits. `now` in ms. */
+  async enforce(idp: Pick<IdpConfig, 'name' | 'rate_limit'>, subject: string, now: number): Promise<void> {
+    const buckets = bucketsFor(idp, subject);
+    if (buckets.length === 0) return;
+    const decision = await this.#store.take(buckets, now);
+    if (!decision.allowed) {
+      throw new StsError('ERR_RATE_LIMITED', `too many requests for this identity; retry in ${decision.retryAfter} s`, { retryAfter: decision.retryAfter });
+    }
   }
 }

@@ -66,6 +66,22 @@ describe('rate limits', () => {
     expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
   });
 
+  it('rate-limits POST /diagnose for a verified identity the same way, audited as a diagnose event', async () => {
+    const fresh = await attackHarness(attackConfig(github, agents, `
+    rate_limit: { per_subject: { requests: 1, per: 1h } }`));
+    const diagnose = async () => fresh.app.request('/diagnose', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ subject_token: await github.sign(claims()), audience: 'argo-prod' }).toString(),
+    });
+    expect((await diagnose()).status).toBe(200);
+    const res = await diagnose();
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('3600');
+    expect(((await res.json()) as { check: string }).check).toBe('rate_limit');
+    expect(fresh.audits().at(-1)).toMatchObject({ endpoint: 'diagnose', error: 'ERR_RATE_LIMITED', check: 'rate_limit' });
+  });
+
   it('a bucket never goes negative and refills to at most its burst (property)', async () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 1, maxLength: 40 }), async (gaps) => {
       const store = new MemoryRateLimitStore();
