@@ -33,7 +33,7 @@ export default defineConfig({
         test: {
           name: 'workerd',
           include: ['test/workerd/**/*.test.ts'],
-          globalSetup: ['test/workerd/global-setup.ts'],
+          globalSetup: ['test/workerd/global-setup.ts', 'test/workerd/targets-global-setup.ts'],
           testTimeout: 30_000,
         },
       },
