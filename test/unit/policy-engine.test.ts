@@ -57,7 +57,7 @@ describe('claim matchers', () => {
     [{ pattern: ['refs/heads/main', 'refs/tags/v*'] }, 'refs/tags/v2', true, 'a pattern list is any-of'],
     ['true', true, true, 'a scalar matches as strings'],
     [['a', 'b'], { a: 1 }, false, 'objects never match'],
-  ])('%j against %j is %s: %s', (spec, actual, expected) => {
+  ] as [unknown, unknown, boolean, string][])('%j against %j is %s: %s', (spec, actual, expected) => {
     expect(matchClaimMatcher(spec as never, actual)).toBe(expected);
   });
 });
