@@ -9,7 +9,7 @@
  * ones. `discloses` marks hints that name configuration (accepted issuers, audiences, key ids):
  * /diagnose shows those only under its disclosure rule.
  */
-import type { CheckId, ErrorCode } from './errors.ts';
+import { type CheckId, type ErrorCode, wireErrorFor } from './errors.ts';
 
 export interface HintFacts {
   /** The value the token (or request) presented. */
@@ -67,7 +67,7 @@ export const CHECK_CATALOGUE: readonly CheckEntry[] = [
       cause('format.jwe', 'The token is encrypted (JWE, five segments)', () =>
         'argo-sts verifies signed tokens only. Ask the IdP for a signed ID token or access token (Entra: do not configure token encryption for this app; Keycloak: turn off ID token encryption for the client).', { codes: ['ERR_TOKEN_FORMAT'] }),
       cause('format.segments', 'Not a JWT: wrong number of dot-separated segments', (f) =>
-        `A JWT has three segments; this token has ${or(f.actual, 'another number of')}. Opaque tokens (GitHub's \`GITHUB_TOKEN\`, personal access tokens, OAuth access tokens of some IdPs) cannot be exchanged: use the OIDC ID token (GitHub Actions: \`permissions: id-token: write\` and \`core.getIDToken()\`; GitLab: \`id_tokens:\`).`, { codes: ['ERR_TOKEN_FORMAT'] }),
+        `A JWT has three dot-separated segments${f.actual ? '; this token has ' + f.actual : ''}. Opaque tokens (GitHub's \`GITHUB_TOKEN\`, personal access tokens, OAuth access tokens of some IdPs) cannot be exchanged: use the OIDC ID token (GitHub Actions: \`permissions: id-token: write\` and \`core.getIDToken()\`; GitLab: \`id_tokens:\`).`, { codes: ['ERR_TOKEN_FORMAT'] }),
       cause('format.encoding', 'Not a JWT: a segment is not base64url, or the header or payload is not a JSON object', () =>
         'The token was damaged on the way: a shell quote, a line break, a truncated copy, or a URL encoding. Copy it again, whole, and send it form-encoded or in a JSON body.', { codes: ['ERR_TOKEN_FORMAT'] }),
       cause('format.unsigned', 'The header has `alg: none`, no `alg`, or critical extensions', () =>
@@ -161,7 +161,7 @@ export const CHECK_CATALOGUE: readonly CheckEntry[] = [
         message: (f) => `the token expired ${f.seconds} s ago (exp ${f.at}; server time ${f.serverTime}; leeway ${f.leeway} s)`,
       }),
       cause('expiry.within-leeway', 'The token expired, but within the leeway', (f) =>
-        `Accepted for now; it stops working ${Math.max(0, (f.leeway ?? 0) - (f.seconds ?? 0))} s from now. Request tokens closer to their use.`, {
+        `Accepted for now; it stops working ${f.seconds === undefined || f.leeway === undefined ? 'when the leeway runs out' : `${Math.max(0, f.leeway - f.seconds)} s from now`}. Request tokens closer to their use.`, {
         message: (f) => `the token expired ${f.seconds} s ago, within the leeway of ${f.leeway} s (exp ${f.at}; server time ${f.serverTime})`,
       }),
       cause('expiry.lifetime-too-long', 'The token lives longer than the issuer allows', () =>
@@ -425,8 +425,9 @@ export function renderTroubleshootingDoc(): string {
   for (const entry of CHECK_CATALOGUE) {
     out.push(`## ${entry.id}`, '', `**${entry.title}.** ${entry.verifies}`, '');
     for (const c of entry.causes) {
-      out.push(`### ${c.id}`, '', `*${c.title}.*${c.codes.length ? ` /token: ${c.codes.map((code) => `\`${code}\``).join(', ')}.` : ''}`, '');
-      if (c.message) out.push(`/diagnose says: "${c.message(PLACEHOLDERS)}"`, '');
+      const refusal = c.codes.map((code) => `\`${wireErrorFor(code)}\` (\`${code}\`)`).join(', ');
+      out.push(`### ${c.id}`, '', `*${c.title}.*${refusal ? ` /token refuses with ${refusal}.` : ''}`, '');
+      if (c.message) out.push(`/diagnose says, for example: "${c.message(PLACEHOLDERS)}"`, '');
       out.push(c.hint({}), '');
     }
   }
