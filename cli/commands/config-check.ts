@@ -6,21 +6,25 @@ import { parseFlags } from '../flags.ts';
 export const configCheck: Command = {
   name: 'config check',
   summary: 'validate a config document and print every error with its path',
-  help: `Usage: argo-sts config check [--config FILE]
+  help: `Usage: argo-sts config check [FILE | --config FILE]
 
-Parses the config exactly as the server does. Prints a summary and exits 0 when it is valid;
-prints each error as "<path>: <message>" and exits 2 when it is not.
-  --config FILE   the document to check (default: ARGO_STS_CONFIG, then ARGO_STS_CONFIG_FILE)`,
+Parses the config exactly as the server does, including the policy compile step and every
+policy's \`examples\` (claims in, expected decision out; docs/policy.md). Prints a summary and
+exits 0 when it is valid; prints each error as "<path>: <message>" and exits 2 when it is not.
+  FILE, --config FILE   the document to check (default: ARGO_STS_CONFIG, then ARGO_STS_CONFIG_FILE)`,
   async run(args, io) {
-    const flags = parseFlags(args, { config: 'string' });
+    const flags = parseFlags(args, { config: 'string' }, { positionals: 1 });
     const env = { ...io.env };
-    if (flags.config) {
-      env.ARGO_STS_CONFIG_FILE = flags.config;
+    const file = flags.config ?? flags._[0];
+    if (file) {
+      env.ARGO_STS_CONFIG_FILE = file;
       delete env.ARGO_STS_CONFIG;
     }
     try {
       const config = loadNodeConfig(env);
-      io.stdout(`config ok: issuer ${config.issuer}; ${config.idps.length} idp(s), ${config.targets.length} target(s), ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}\n`);
+      const examples = [...config.policies, ...config.denyPolicies].reduce((n, p) => n + (p.examples?.length ?? 0), 0);
+      io.stdout(`config ok: issuer ${config.issuer}; ${config.idps.length} idp(s), ${config.targets.length} target(s), ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}` +
+        `${config.denyPolicies.length ? ` + ${config.denyPolicies.length} deny` : ''}; ${examples} policy example(s) hold\n`);
       return EXIT.ok;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
