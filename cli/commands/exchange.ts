@@ -194,8 +194,7 @@ export function diagnoseCommand(ctx: FailureContext): string {
   if (ctx.audience) words.push('--audience', ctx.audience);
   if (ctx.scope?.length) words.push('--scope', ctx.scope.join(' '));
   if (ctx.namespace) words.push('--namespace', ctx.namespace);
-  const command = [...words.map(shellWord), '-'].join(' ');
-  const hint = ctx.subject.stdinHint;
-  if (!hint) return `${command}   (with the same token on stdin)`;
-  return hint.startsWith('<') ? `${command} ${hint}` : `${hint} ${command}`;
+  const command = words.map(shellWord).join(' ');
+  const source = ctx.subject.diagnoseSource;
+  return source ? `${command} ${source}` : `${command} -   (with the same token on stdin)`;
 }

@@ -11,8 +11,8 @@ export interface TokenSource {
   readonly token: string;
   /** e.g. "GitHub Actions OIDC token (audience argo-sts)", "$GITLAB_OIDC_TOKEN", "file /run/token". */
   readonly description: string;
-  /** A shell fragment that feeds the same token to a command reading stdin, when there is one. */
-  readonly stdinHint: string | undefined;
+  /** How `argo-sts diagnose` reads the same token (`--token-env NAME`, `- < FILE`), when it can. */
+  readonly diagnoseSource: string | undefined;
 }
 
 export const TOKEN_SOURCE_LIMITS = {
@@ -50,9 +50,9 @@ export async function readNamedToken(kind: 'subject' | 'actor', envName: string 
   if (envName !== undefined) {
     const value = io.env[envName];
     if (value === undefined) throw new UsageError(`${flag}-env ${envName}: the variable is not set`);
-    return { token: cleaned(value, `$${envName}`), description: `$${envName}`, stdinHint: `printf %s "$${envName}" |` };
+    return { token: cleaned(value, `$${envName}`), description: `$${envName}`, diagnoseSource: `--token-env ${envName}` };
   }
-  if (file === '-') return { token: cleaned(await io.stdin(), 'stdin'), description: 'stdin', stdinHint: undefined };
+  if (file === '-') return { token: cleaned(await io.stdin(), 'stdin'), description: 'stdin', diagnoseSource: undefined };
   if (file !== undefined) {
     let text: string;
     try {
@@ -60,7 +60,7 @@ export async function readNamedToken(kind: 'subject' | 'actor', envName: string 
     } catch (err) {
       throw new UsageError(`${flag}-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be read'}`);
     }
-    return { token: cleaned(text, `${flag}-file ${file}`), description: `file ${file}`, stdinHint: `< ${shellWord(file)}` };
+    return { token: cleaned(text, `${flag}-file ${file}`), description: `file ${file}`, diagnoseSource: `- < ${shellWord(file)}` };
   }
   return undefined;
 }
@@ -101,7 +101,7 @@ export async function fetchGithubActionsToken(io: SourceIo, audience: string): P
   }
   const value = (body as { value?: unknown } | undefined)?.value;
   if (typeof value !== 'string' || value === '') throw new Error("GitHub's OIDC token endpoint answered without a token in \"value\"");
-  return { token: cleaned(value, "GitHub's OIDC token"), description: `GitHub Actions OIDC token (audience ${audience})`, stdinHint: undefined };
+  return { token: cleaned(value, "GitHub's OIDC token"), description: `GitHub Actions OIDC token (audience ${audience})`, diagnoseSource: undefined };
 }
 
 /** The subject token: named explicitly, else detected from the environment. */

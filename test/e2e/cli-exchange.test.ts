@@ -149,17 +149,24 @@ describe('argo-sts exchange --format exec-credential (kubectl)', () => {
 });
 
 describe('argo-sts exchange refusals', () => {
-  it('prints the broker\'s error, its request_id and the diagnose command, and exits 1', async () => {
-    const { code, stdout, stderr } = await cli(['exchange', '--audience', 'argo-prod', '--namespace', 'prod', '--token-env', 'CI_ID_TOKEN'], {
+  it('prints the broker\'s error, its request_id and a diagnose command that explains it, and exits 1', async () => {
+    const env = {
       ARGO_STS_URL: broker.url,
       CI_ID_TOKEN: await github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer })),
-    });
+    };
+    const { code, stdout, stderr } = await cli(['exchange', '--audience', 'argo-prod', '--namespace', 'prod', '--token-env', 'CI_ID_TOKEN'], env);
     expect(code).toBe(1);
     expect(stdout).toBe('');
     expect(stderr).toContain('invalid_scope (check: namespace)');
     const requestId = /request_id: ([0-9a-f-]{36})/.exec(stderr)?.[1];
     expect(auditLines.find((l) => l.request_id === requestId)).toMatchObject({ decision: 'denied' });
-    expect(stderr).toContain(`explain it: printf %s "$CI_ID_TOKEN" | argo-sts diagnose --broker ${broker.url} --audience argo-prod --namespace prod -`);
+    expect(stderr).toContain(`explain it: argo-sts diagnose --broker ${broker.url} --audience argo-prod --namespace prod --token-env CI_ID_TOKEN`);
+
+    const explained = await cli(['diagnose', '--broker', broker.url, '--audience', 'argo-prod', '--namespace', 'prod', '--token-env', 'CI_ID_TOKEN', '--json'], env);
+    expect(explained.code).toBe(1);
+    const diagnosis = JSON.parse(explained.stdout);
+    expect(diagnosis.verdict).toBe('deny');
+    expect(diagnosis.checks.find((c: { check: string }) => c.check === 'namespace')).toMatchObject({ status: 'fail' });
   });
 
   it('exits 2 with usage when no broker or no token source is given, and 1 when the broker is unreachable', async () => {
