@@ -101,7 +101,7 @@ describe('every /token decision is audited exactly once', () => {
   it('writes one durable row and one stdout line, keyed by the X-Request-Id, for issued and denied decisions alike', async () => {
     const answers = await Promise.all([
       post(server, form({ subject_token: await githubToken() })),
-      post(server, form({ subject_token: await githubToken({ email: 'dev@acme.example', email_verified: true }) })),
+      post(server, form({ subject_token: await githubToken({ email: 'dev@acme.example' }) })),
       post(server, form({ subject_token: await githubToken(), scope: 'argo:manage' })),
       post(server, form({ subject_token: await githubToken({ sub: 'repo:evil/app:ref:refs/heads/main' }) })),
       post(server, form({ subject_token: await githubToken({ aud: 'someone-else' }) })),
