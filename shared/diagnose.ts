@@ -456,7 +456,8 @@ async function evaluateRequest(
   audit.policy = decision.grant?.policy.id ?? decision.findings.find((f) => f.status === 'fail')?.policy;
   for (const f of decision.findings) {
     if (f.check === 'target' && target === undefined) continue;
-    out.push(annotateRequestFinding(f, config, trace, target));
+    const delegation = f.code === 'ERR_DELEGATION_DENIED' && actor ? { mismatches: delegationMismatches(config, f.policy, actor) } : {};
+    out.push(annotateRequestFinding({ ...f, ...delegation }, config, trace, target));
   }
   if (target === undefined) {
     out.push({ ...fail('target', 'ERR_REQUEST_MALFORMED', 'audience is required: name the target (several are configured)'), cause: causeById('target.omitted') });
@@ -496,7 +497,7 @@ async function evaluateRequest(
 function annotateRequestFinding(f: Finding, config: Config, trace: readonly PolicyTraceEntry[], target: string | undefined): Annotated {
   const list = (values: readonly string[] | undefined) => values?.map((v) => `\`${v}\``).join(', ');
   if (f.check === 'policy') {
-    const withTrace = { ...f, trace };
+    const withTrace = { ...f, trace, ...(f.status === 'pass' && { mismatches: [] }) };
     if (f.code === 'ERR_POLICY_NO_MATCH') return { ...withTrace, cause: causeById('policy.no-match'), facts: { expected: f.policy } };
     if (f.code === 'ERR_DELEGATION_DENIED') return { ...withTrace, cause: causeById('policy.delegation'), facts: { expected: f.policy } };
     return withTrace;
@@ -521,6 +522,14 @@ function annotateRequestFinding(f: Finding, config: Config, trace: readonly Poli
     return { ...f, cause: causeById(unknown ? 'scope.unknown' : 'scope.not-allowed'), facts: { expected: list(f.expected as string[] | undefined) } };
   }
   return f;
+}
+
+/** The failing clauses of the answering policy's nearest delegation rule for this actor. */
+function delegationMismatches(config: Config, policyId: string | undefined, actor: { idp: string; claims: Claims }): Mismatch[] {
+  const actors = config.policies.find((p) => p.id === policyId)?.delegation?.actors ?? [];
+  if (actors.length === 0) return [{ field: 'delegation', expected: 'a delegation.actors rule', actual: `${actor.idp}:${String(actor.claims.sub)}` }];
+  const traces = actors.map((m, i) => identityMismatches(m, actor.idp, actor.claims).map((x) => ({ ...x, field: `delegation.actors[${i}].${x.field}` })));
+  return traces.reduce((best, t) => (t.length < best.length ? t : best));
 }
 
 /**

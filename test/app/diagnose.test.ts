@@ -78,6 +78,9 @@ policies:
     claims: { groups: platform-engineers }
     namespaces: [dev]
     scopes: [argo:manage, argo:read]
+    delegation:
+      actors:
+        - { idp: keycloak, subject: agent-7 }
 `;
 }
 
@@ -357,6 +360,32 @@ describe('policy, target, namespace and scope say what was asked and what is all
       { field: 'claims.repository_owner', expected: 'acme', actual: 'evil' },
     ]);
     expect(policy.hint).toContain('ci-read-any-branch');
+  });
+
+  it('fails policy for an actor the delegation rule does not name, with the failing clause', async () => {
+    const body = await diagnose(h, {
+      subject_token: await keycloak.sign(keycloakClaims()),
+      actor_token: await keycloak.sign(keycloakClaims({ sub: 'agent-9' })),
+      actor_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      audience: 'argo-dev',
+    });
+    expect(failing(body)).toEqual(['policy']);
+    expect(check(body, 'policy')).toMatchObject({
+      cause: 'policy.delegation',
+      policy: 'people',
+      mismatches: [{ field: 'delegation.actors[0].subject', expected: 'agent-7', actual: 'agent-9' }],
+    });
+  });
+
+  it('fails policy when the actor token itself is refused, saying which check', async () => {
+    const body = await diagnose(h, {
+      subject_token: await keycloak.sign(keycloakClaims()),
+      actor_token: await keycloak.sign(keycloakClaims({ sub: 'agent-7', exp: NOW - 300 })),
+      actor_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      audience: 'argo-dev',
+    });
+    expect(check(body, 'policy')).toMatchObject({ status: 'fail', cause: 'policy.actor-token' });
+    expect(check(body, 'policy').message).toMatch(/^actor_token: the token expired 300 s ago/);
   });
 
   it('fails scope for an escalation, with what the policy allows', async () => {
