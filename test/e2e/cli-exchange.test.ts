@@ -136,6 +136,15 @@ describe('argo-sts exchange --format exec-credential (kubectl)', () => {
 
     const uncached = await cli([...args, '--no-cache']);
     expect(JSON.parse(uncached.stdout).status.token).not.toBe(credential.status.token);
+
+    // A cached credential 30 s from expiry is not handed to kubectl: a fresh one replaces it.
+    const cacheFile = join(cacheDir, files[0]!);
+    const entry = JSON.parse(await readFile(cacheFile, 'utf8'));
+    await writeFile(cacheFile, JSON.stringify({ ...entry, expiresAt: Date.now() + 30_000 }));
+    const refreshed = await cli(args);
+    expect(JSON.parse(refreshed.stdout).status.token).not.toBe(credential.status.token);
+    expect(JSON.parse(await readFile(cacheFile, 'utf8')).expiresAt).toBeGreaterThan(Date.now() + 500_000);
+    expect(auditLines.filter((l) => l.decision === 'issued').length).toBe(issuedBefore + 3);
   });
 
   it('writes a kubeconfig whose context carries the namespace and the minted token', async () => {
