@@ -155,6 +155,16 @@ describe('key id storms', () => {
     await idp.close();
   });
 
+  it('twenty concurrent first exchanges share one discovery and one JWKS fetch on Node (single flight)', async () => {
+    const idp = await startLoopbackIdp();
+    const h = await attackHarness(attackConfig(idp, agents));
+    const token = await idp.sign(githubClaims(idp));
+    const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await h.exchange({ subject_token: token, audience: 'argo-prod' })).status));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(idp.requests).toEqual({ discovery: 1, jwks: 1 });
+    await idp.close();
+  });
+
   it('after a failed fetch with nothing cached, a dead IdP sees at most one fetch per 30 s', async () => {
     const idp = await startLoopbackIdp();
     idp.setDown(true);
