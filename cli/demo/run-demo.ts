@@ -82,6 +82,7 @@ function describeToken(p: Printer, token: string): void {
   const exp = Number(claims.exp);
   p.fields({
     'who (sub)': claims.sub,
+    'as (username)': claims.preferred_username ?? claims.email,
     'acting (act)': claims.act ? (claims.act as { sub?: string }).sub : undefined,
     namespace: claims.namespace,
     scope: claims.scope,
@@ -159,8 +160,8 @@ export async function runDemo(io: CliIo): Promise<number> {
     p.scene('An AI agent acts for a person (RFC 8693 delegation)');
     const aliceToken = await realm.signIn('alice');
     const agentToken = await realm.serviceAccountToken(AGENT);
-    p.line(`alice signs in to the realm (sub ${ALICE.sub}); the agent "${AGENT}" authenticates with its client`);
-    p.line('credentials. The agent presents alice\'s token as subject and its own as actor, with a reason:');
+    p.line(`alice signs in to the realm (password grant); the agent "${AGENT}" authenticates with its own`);
+    p.line('client credentials. The agent presents alice\'s token as subject and its own as actor, with a reason:');
     const delegated: Credential = await exchange(client, {
       subjectToken: aliceToken, subjectTokenType: TOKEN_TYPE_ACCESS_TOKEN, actorToken: agentToken,
       audience: 'argo-prod', namespace: 'dev', scope: 'argo:read', ttl: 600,
