@@ -99,7 +99,8 @@ function rich(text) {
 function facts(check) {
   const dl = el('dl');
   const row = (name, value) => { if (value !== undefined) dl.append(el('dt', {}, name), el('dd', {}, show(value))); };
-  row('presented', check.actual);
+  const isTime = ['expiry', 'not_before', 'issued_at'].includes(check.check) && typeof check.actual === 'number' && Math.abs(check.actual) < 1e11;
+  row('presented', isTime ? check.actual + ' (' + new Date(check.actual * 1000).toISOString() + ')' : check.actual);
   row('expected', check.expected);
   if (check.seconds !== undefined) row('seconds', String(check.seconds));
   if (check.leeway_seconds !== undefined) row('leeway', check.leeway_seconds + ' s');

@@ -139,6 +139,8 @@ describe('the /diagnose page in Chromium', () => {
     expect(await row.getAttribute('data-status')).toBe('fail');
     const cells = await row.locator('table').first().locator('td').allTextContents();
     expect(cells).toEqual(['subject', 'repo:acme/app:ref:refs/heads/main', 'repo:acme/app:ref:refs/heads/dev']);
+    await row.locator('details summary').click();
+    expect(await row.locator('details').textContent()).toContain('ci-main does not match the identity');
     await page.screenshot({ path: `${ARTIFACTS}diagnose-policy.png`, fullPage: true });
     await page.close();
   });
