@@ -7,22 +7,29 @@ import type { ScopeDefinition } from './config.ts';
 
 const ARGO = 'argoproj.io';
 const READ = ['get', 'list', 'watch'];
-const ARGO_READ_RESOURCES = [
-  'workflows', 'workflowtemplates', 'clusterworkflowtemplates', 'cronworkflows', 'workfloweventbindings',
+const WRITE = ['create', 'update', 'patch', 'delete'];
+/** Namespaced Argo resources a person or pipeline reads (ClusterWorkflowTemplates are cluster-scoped: not in a Role). */
+const ARGO_RESOURCES = [
+  'workflows', 'workflowtemplates', 'cronworkflows', 'workfloweventbindings', 'workflowtaskresults',
 ];
 
 const argoRead = [
-  { apiGroups: [ARGO], resources: ARGO_READ_RESOURCES, verbs: READ },
+  { apiGroups: [ARGO], resources: ARGO_RESOURCES, verbs: READ },
   { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: READ },
 ];
+/** Submitting, also from a template or cron workflow, creates a Workflow (Argo Server reads the template as the caller). */
 const argoSubmit = [
   ...argoRead,
   { apiGroups: [ARGO], resources: ['workflows'], verbs: ['create'] },
 ];
+/**
+ * retry, resubmit, stop, terminate, suspend and resume update or patch the Workflow; retry also
+ * deletes the failed nodes' pods (Argo Server does it with the caller's credentials).
+ */
 const argoManage = [
   ...argoRead,
-  { apiGroups: [ARGO], resources: ['workflows'], verbs: ['create', 'update', 'patch', 'delete'] },
-  { apiGroups: [ARGO], resources: ['workflowtemplates', 'cronworkflows'], verbs: ['create', 'update', 'patch', 'delete'] },
+  { apiGroups: [ARGO], resources: ['workflows', 'workflowtemplates', 'cronworkflows', 'workfloweventbindings'], verbs: WRITE },
+  { apiGroups: [''], resources: ['pods'], verbs: ['delete'] },
 ];
 
 export const BUILT_IN_SCOPES: Readonly<Record<string, ScopeDefinition & { clusterRole?: string }>> = {

@@ -7,6 +7,7 @@ import { diagnoseCommand } from './diagnose.ts';
 import { exchangeCommand } from './exchange.ts';
 import { mcpCommand } from './mcp.ts';
 import { keysGenerate } from './keys-generate.ts';
+import { render } from './render.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, exchangeCommand, diagnoseCommand, mcpCommand, demo, audit];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, render, exchangeCommand, diagnoseCommand, mcpCommand, demo, audit];
