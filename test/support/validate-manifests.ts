@@ -55,7 +55,7 @@ function strategicMerge(base: unknown, patch: unknown, key?: string): unknown {
     if (key !== 'containers' || !Array.isArray(base)) return patch;
     const out: Doc[] = (base as Doc[]).map((c) => {
       const p = (patch as Doc[]).find((x) => x.name === c.name);
-      return p ? strategicMerge(c, p) : c;
+      return p ? (strategicMerge(c, p) as Doc) : c;
     });
     for (const p of patch as Doc[]) if (!out.some((c) => c.name === p.name)) out.push(p);
     return out;
