@@ -110,8 +110,8 @@ export const CHECK_CATALOGUE: readonly CheckEntry[] = [
         `The token says \`${or(f.actual, '<token iss>')}\`, the config says \`${or(f.expected, '<configured issuer>')}\`. An enterprise that sets \`include_enterprise_slug\` (PUT /enterprises/{enterprise}/actions/oidc/customization/issuer) gets the issuer \`https://token.actions.githubusercontent.com/<enterprise-slug>\`: configure that issuer, or turn the setting off.`, { codes: ['ERR_ISSUER_UNTRUSTED'], discloses: true }),
       cause('issuer.gitlab-host', 'A GitLab issuer on another host name or port', (f) =>
         `The token says \`${or(f.actual, '<token iss>')}\`, the config says \`${or(f.expected, '<configured issuer>')}\`. GitLab sets \`iss\` to its \`external_url\` (the \`CI_SERVER_URL\` of the job): configure exactly that URL, including its port, without a trailing slash.`, { codes: ['ERR_ISSUER_UNTRUSTED'], discloses: true }),
-      cause('issuer.own-token', 'The token was minted by argo-sts itself', () =>
-        `This is a credential argo-sts issued, not an IdP token. It is what Argo and Kubernetes accept: ${ARGO_CLIENT_MODE}`, { codes: ['ERR_ISSUER_UNTRUSTED'] }),
+      cause('issuer.own-token', 'The token was minted by argo-sts itself', (f) =>
+        `This is a credential argo-sts issued, not an IdP token${f.actual ? `: ${f.actual}` : ''}. It is what Argo and Kubernetes accept: ${ARGO_CLIENT_MODE} A 403 for another namespace or verb is RBAC doing its job: exchange again with the scope and namespace you need (\`argo-sts render\` shows what each group may do).`, { codes: ['ERR_ISSUER_UNTRUSTED'] }),
       cause('issuer.untrusted', 'The issuer is not configured at all', (f) =>
         `No idp has the issuer \`${or(f.actual, '<token iss>')}\`. Trusted issuers: ${or(f.expected, '<configured issuers>')}. Add an idp for it, or get a token from a configured IdP.`, { codes: ['ERR_ISSUER_UNTRUSTED'], discloses: true }),
     ],

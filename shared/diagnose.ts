@@ -14,12 +14,12 @@
  */
 import { contextClaims, sha256Hex, type AuditEvent } from './audit.ts';
 import { audienceCause, type Cause, causeById, causeForCode, entraVersion, findIssuerNearMiss, formatCause, type HintFacts } from './check-catalogue.ts';
-import { decodeJwt } from 'jose';
+import { compactVerify, createLocalJWKSet, decodeJwt, type JWK } from 'jose';
 import { type Config, ConfigError, type IdpConfig, parseConfig, type PolicyConfig } from './config.ts';
 import { type CheckId, StsError } from './errors.ts';
 import { evaluatePolicy, grantedTtl, identityMismatches, type Mismatch } from './evaluate-policy.ts';
 import type { Broker, RequestContext } from './exchange.ts';
-import { fail, type Finding, summarizeChecks } from './findings.ts';
+import { fail, type Finding, pass, summarizeChecks } from './findings.ts';
 import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
 import {
   GRANT_TYPE_TOKEN_EXCHANGE, parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest,
@@ -88,6 +88,8 @@ export interface DiagnoseDeps {
   readonly rateLimits?: Broker['rateLimits'];
   /** Milliseconds since the epoch. */
   readonly clock: () => number;
+  /** The broker's published keys: a credential it minted is recognised and explained. */
+  readonly ownKeys?: { readonly keys: readonly JWK[] } | undefined;
 }
 
 /** A finding with what /diagnose adds: the catalogue cause and the facts its hint names. */
@@ -149,12 +151,15 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
         ? { ...signature, message: `the signature verifies with a key of idp "${near.idp.name}", whose issuer the token nearly names` }
         : signature;
     }
+    if (iss !== undefined && iss === config.issuer && header && claims && deps.ownKeys) {
+      findings.push(await checkOwnCredential(raw, header.kid, claims, deps.ownKeys, now));
+    }
     const verified = inspection.signatureVerified || nearVerified;
     if (config.diagnose.reveal === 'verified') revealed = verified;
 
     for (const f of inspection.findings) {
       if (!inspection.idp && CLAIM_CHECKS.has(f.check)) continue; // recomputed below with the right leeway
-      findings.push(annotateToken(f, { raw, config, deps, near, serverTime, iss }));
+      findings.push(annotateToken(f, { raw, config, deps, near, serverTime, iss, grant: claims && describeGrant(claims, now) }));
     }
     if (nearSignature && revealed) findings.push(annotateToken(nearSignature, { raw, config, deps, near, serverTime, iss }));
     if (iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
@@ -223,7 +228,7 @@ export async function runDiagnosis(broker: Broker, readParameters: () => Promise
   try {
     const params = await readParameters();
     if (params.subject_token) event.subject_token_sha256 = await sha256Hex(params.subject_token);
-    const { diagnosis, audit } = await diagnose(broker, params, ctx.requestId);
+    const { diagnosis, audit } = await diagnose({ ...broker, ownKeys: broker.signingKeys.jwks }, params, ctx.requestId);
     const failure = diagnosis.checks.find((c) => c.status === 'fail');
     Object.assign(event, audit, {
       check: failure?.check ?? (diagnosis.request_problems ? 'request' : undefined),
@@ -325,6 +330,8 @@ interface TokenContext {
   readonly near: { idp: IdpConfig; cause: Cause } | undefined;
   readonly serverTime: string;
   readonly iss: string | undefined;
+  /** For a credential this broker minted: what it grants, from its own claims. */
+  readonly grant?: string | undefined;
 }
 
 function annotateToken(f: Finding, ctx: TokenContext): Annotated {
@@ -344,7 +351,7 @@ function annotateToken(f: Finding, ctx: TokenContext): Annotated {
 function annotateIssuer(f: Finding, ctx: TokenContext): Annotated {
   const { iss, near, config } = ctx;
   if (!iss) return { ...f, cause: causeById('issuer.missing') };
-  if (iss === config.issuer) return { ...f, cause: causeById('issuer.own-token') };
+  if (iss === config.issuer) return { ...f, cause: causeById('issuer.own-token'), facts: { actual: ctx.grant } };
   if (near) {
     const detail = near.cause.id === 'issuer.entra-version' ? entraVersion(iss) : undefined;
     return { ...f, expected: near.idp.issuer, cause: near.cause, facts: { actual: iss, expected: near.idp.issuer, detail } };
@@ -420,6 +427,24 @@ function gateOnSignature(findings: Annotated[], checks: readonly CheckId[], reve
     for (const f of facts) findings.splice(findings.indexOf(f), 1);
     findings.push({ check, status: 'skip', message: why, ...(actual !== undefined && { actual }) });
   }
+}
+
+/** Verifies a token that names this broker as its issuer against the broker's own keys. */
+async function checkOwnCredential(raw: string, kid: string | undefined, claims: Claims, ownKeys: { readonly keys: readonly JWK[] }, now: number): Promise<Annotated> {
+  try {
+    await compactVerify(raw, createLocalJWKSet({ keys: [...ownKeys.keys] }));
+  } catch {
+    return { check: 'signature', status: 'fail', code: 'ERR_SIGNATURE_INVALID', message: "the token names this broker as its issuer but no key of this broker's JWKS verifies it", actual: { kid } };
+  }
+  return pass('signature', `a credential this broker minted, signed with its key ${kid ?? '(no kid)'}${describeGrant(claims, now) ? `: ${describeGrant(claims, now)}` : ''}`, { actual: { kid } });
+}
+
+/** What a minted credential grants, from its claims: facts about the presented token. */
+function describeGrant(claims: Claims, now: number): string | undefined {
+  if (typeof claims.scope !== 'string' || typeof claims.namespace !== 'string') return undefined;
+  const exp = typeof claims.exp === 'number' ? claims.exp : undefined;
+  const life = exp === undefined ? '' : exp > now ? `, for another ${exp - now} s` : `; it expired ${now - exp} s ago, so Argo and Kubernetes answer 401`;
+  return `it grants "${claims.scope}" in namespace "${claims.namespace}" (groups ${JSON.stringify(claims.groups ?? [])})${life}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -286,6 +286,10 @@ describe('issuer near misses are named, with the issuer the token nearly names',
     const body = await diagnose(h, { subject_token: exchanged.access_token });
     expect(check(body, 'issuer')).toMatchObject({ status: 'fail', cause: 'issuer.own-token' });
     expect(check(body, 'issuer').hint).toContain('--auth-mode=client');
+    expect(check(body, 'issuer').hint).toContain('it grants "argo:submit argo:read" in namespace "ci"');
+    expect(check(body, 'signature')).toMatchObject({ status: 'pass' });
+    expect(check(body, 'signature').message).toContain('a credential this broker minted');
+    expect(check(body, 'signature').message).toContain('for another 600 s');
   });
 
   it('checks the times of an untrusted token with the default leeway', async () => {
