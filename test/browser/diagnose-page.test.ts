@@ -4,7 +4,7 @@
  * reads the checks. Screenshots land in test/browser/artifacts/ (kept out of git).
  */
 import { serve } from '@hono/node-server';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ let browser: Browser;
 const claims = (overrides: Record<string, unknown> = {}) => fixtureClaims('github-actions', NOW, { iss: github.issuer, ...overrides });
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run bash .ci/setup (installs Debian's chromium)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   github = await startLoopbackIdp();
   h = await buildHarness(`
