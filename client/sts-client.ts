@@ -139,11 +139,30 @@ export function buildDiagnoseRequest(options: ClientOptions, request: ExchangeRe
   return postForm(options, 'diagnose', exchangeParameters(request));
 }
 
+/** The body as text, read with a cap: a larger body is refused as soon as the cap is passed. */
+async function readCapped(response: Response): Promise<string> {
+  const tooLarge = () => new StsTransportError('ERR_STS_BAD_RESPONSE', `the broker's response is larger than ${CLIENT_LIMITS.maxResponseBytes} bytes`);
+  if (Number(response.headers.get('content-length') ?? '0') > CLIENT_LIMITS.maxResponseBytes) throw tooLarge();
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > CLIENT_LIMITS.maxResponseBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
 async function readJson(response: Response): Promise<unknown> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > CLIENT_LIMITS.maxResponseBytes) throw new StsTransportError('ERR_STS_BAD_RESPONSE', `response from the broker is too large (${declared} bytes)`);
-  const text = await response.text();
-  if (text.length > CLIENT_LIMITS.maxResponseBytes) throw new StsTransportError('ERR_STS_BAD_RESPONSE', 'response from the broker is too large');
+  const text = await readCapped(response);
   try {
     return JSON.parse(text);
   } catch {

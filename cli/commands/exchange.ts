@@ -87,12 +87,12 @@ Examples:
     const actorTokenType = tokenTypeFlag('--actor-token-type', flags['actor-token-type'], TOKEN_TYPE_ACCESS_TOKEN);
     const scope = flags.scope?.join(' ').split(/\s+/).filter(Boolean);
 
+    if (flags['token-file'] === '-' && flags['actor-token-file'] === '-') throw new UsageError('only one token can come from stdin');
     const sourceIo = { env: io.env, stdin: io.stdin };
     const subject = await resolveSubjectToken(
       { tokenEnv: flags['token-env'], tokenFile: flags['token-file'], tokenAudience: flags['token-audience'] ?? 'argo-sts' },
       sourceIo,
     );
-    if (flags['token-file'] === '-' && flags['actor-token-file'] === '-') throw new UsageError('only one token can come from stdin');
     const actor = await readNamedToken('actor', flags['actor-token-env'], flags['actor-token-file'], sourceIo);
     const request = {
       subjectToken: subject.token, subjectTokenType: tokenType, audience: flags.audience, scope, namespace: flags.namespace, ttl,

@@ -70,6 +70,23 @@ describe('processTokenResponse', () => {
   });
 });
 
+describe('processTokenResponse with a hostile endpoint', () => {
+  it('stops reading a body that grows past the cap, declared or not', async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(chunk);
+      },
+    });
+    await expect(processTokenResponse(new Response(endless, { status: 200 }), NOW_MS)).rejects.toMatchObject({ code: 'ERR_STS_BAD_RESPONSE' });
+    expect(pulled).toBeLessThan(10);
+    const declared = new Response('{}', { status: 200, headers: { 'content-length': String(10 * 1024 * 1024) } });
+    await expect(processTokenResponse(declared, NOW_MS)).rejects.toMatchObject({ code: 'ERR_STS_BAD_RESPONSE' });
+  });
+});
+
 describe('exchange', () => {
   it('reports a broker that cannot be reached as ERR_STS_UNREACHABLE, naming only its origin', async () => {
     const failing = async () => {
