@@ -482,7 +482,7 @@ async function evaluateRequest(
   for (const f of decision.findings) {
     if (f.check === 'target' && target === undefined) continue;
     const delegation = f.code === 'ERR_DELEGATION_DENIED' && actor ? { mismatches: delegationMismatches(config, f.policy, actor) } : {};
-    out.push(annotateRequestFinding({ ...f, ...delegation }, config, trace, target));
+    out.push(annotateRequestFinding({ ...f, ...delegation }, config, trace, target, decision.grant?.policy.id));
   }
   if (target === undefined) {
     out.push({ ...fail('target', 'ERR_REQUEST_MALFORMED', 'audience is required: name the target (several are configured)'), cause: causeById('target.omitted') });
@@ -519,10 +519,19 @@ async function evaluateRequest(
   return out;
 }
 
-function annotateRequestFinding(f: Finding, config: Config, trace: readonly PolicyTraceEntry[], target: string | undefined): Annotated {
+function annotateRequestFinding(
+  f: Finding,
+  config: Config,
+  trace: readonly PolicyTraceEntry[],
+  target: string | undefined,
+  answering: string | undefined,
+): Annotated {
   const list = (values: readonly string[] | undefined) => values?.map((v) => `\`${v}\``).join(', ');
   if (f.check === 'policy') {
-    const withTrace = { ...f, trace, ...(f.status === 'pass' && { mismatches: [] }) };
+    // The identity matched: the nearest policy is the answering one, or else the identity-matching
+    // one with the fewest failing clauses (the trace's first), with those clauses.
+    const nearest = f.status === 'pass' && (answering === undefined ? trace[0] : trace.find((t) => t.policy === answering));
+    const withTrace = { ...f, trace, ...(nearest && { policy: nearest.policy, mismatches: nearest.mismatches }) };
     if (f.code === 'ERR_POLICY_NO_MATCH') return { ...withTrace, cause: causeById('policy.no-match'), facts: { expected: f.policy } };
     if (f.code === 'ERR_DELEGATION_DENIED') return { ...withTrace, cause: causeById('policy.delegation'), facts: { expected: f.policy } };
     return withTrace;

@@ -398,6 +398,19 @@ describe('policy, target, namespace and scope say what was asked and what is all
     expect(check(body, 'scope')).toMatchObject({ cause: 'scope.not-allowed', actual: ['argo:manage'], expected: ['argo:submit', 'argo:read'] });
   });
 
+  it('names, on a passing policy check, the identity-matching policy with the fewest failing clauses', async () => {
+    // ci-main allows argo:submit but not namespace staging; ci-read-any-branch staging but not argo:submit.
+    const body = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'staging', scope: 'argo:submit' });
+    expect(failing(body)).toEqual(['scope']);
+    expect(check(body, 'policy')).toMatchObject({
+      status: 'pass',
+      policy: 'ci-main',
+      mismatches: [{ field: 'namespaces', expected: ['ci'], actual: 'staging' }],
+    });
+    const granted = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'staging' });
+    expect(check(granted, 'policy')).toMatchObject({ status: 'pass', policy: 'ci-read-any-branch', mismatches: [] });
+  });
+
   it('fails namespace for one outside the policy', async () => {
     const body = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'kube-system' });
     expect(failing(body)).toEqual(['namespace']);
