@@ -1,6 +1,6 @@
 /**
- * `aws-secrets-manager:` references through @aws-sdk/client-secrets-manager (GetSecretValue
- * with a VersionStage), for both runtimes.
+ * `aws-secrets-manager:` references on Node through @aws-sdk/client-secrets-manager
+ * (GetSecretValue with a VersionStage), and the AWS settings both runtimes share.
  *
  * AWS configuration comes from the standard variable names — on Node from the process
  * environment, on Workers from Worker vars and secrets of the same names: AWS_REGION (or
@@ -9,7 +9,9 @@
  * back to the SDK's default credential chain (instance or task roles, SSO, profiles); workerd
  * has no such chain, so the Worker requires the keys explicitly.
  *
- * The SDK is imported on first use, so a deployment without Secrets Manager never loads it.
+ * The SDK is imported on first use, so a deployment without Secrets Manager never loads it. The
+ * Worker does not bundle it at all: it signs the same call itself (aws-secrets-manager-fetch.ts),
+ * which keeps the bundle under its 300 KiB budget.
  */
 import type { SecretStage, SecretVersion } from '../../shared/secret-refs.ts';
 import { SecretError } from '../../shared/secret-refs.ts';

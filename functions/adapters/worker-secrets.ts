@@ -1,15 +1,18 @@
 /**
  * Secret references on Workers: `env:NAME` from the Worker's vars and secrets,
- * `aws-secrets-manager:ID[#key]` with AWS settings from Worker vars and secrets of the standard
- * names (keys required: workerd has no default credential chain). No filesystem here.
+ * `aws-secrets-manager:ID[#key]` through a SigV4-signed GetSecretValue on fetch (the AWS SDK
+ * would cost ~60 KB of the bundle; see aws-secrets-manager-fetch.ts), with AWS settings from
+ * Worker vars and secrets of the standard names (keys required: workerd has no default
+ * credential chain). No filesystem here.
  */
+import type { FetchLike } from '../../shared/issuer-keys.ts';
 import { createSecretStore, type SecretStore } from '../../shared/secret-refs.ts';
-import { awsSecretsManagerReader } from './aws-secrets-manager.ts';
+import { awsSecretsManagerFetchReader } from './aws-secrets-manager-fetch.ts';
 
-export function workerSecretStore(env: Readonly<Record<string, unknown>>): SecretStore {
+export function workerSecretStore(env: Readonly<Record<string, unknown>>, fetcher: FetchLike = (input, init) => fetch(input, init)): SecretStore {
   return createSecretStore({
     runtime: 'Workers',
     env: (name) => (typeof env[name] === 'string' ? (env[name] as string) : undefined),
-    awsSecretsManager: awsSecretsManagerReader(env, { requireExplicitCredentials: true }),
+    awsSecretsManager: awsSecretsManagerFetchReader(env, fetcher),
   });
 }

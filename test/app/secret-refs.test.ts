@@ -45,13 +45,18 @@ describe('the Node secret store', () => {
     await expect(store.resolve(`file:${join(dir, 'nope')}`)).rejects.toThrow(/ENOENT/);
     expect(await store.resolveStage('env:PRESENT', 'AWSPREVIOUS')).toBeUndefined();
   });
+});
 
+describe.each([
+  ['Node (AWS SDK)', 'node', (env: Record<string, string>) => nodeSecretStore(env)],
+  ['Workers (SigV4 on fetch)', 'workers', (env: Record<string, string>) => workerSecretStore(env)],
+])('aws-secrets-manager: references on %s', (_runtime, tag, store) => {
   it('reads aws-secrets-manager: references with SigV4-signed GetSecretValue calls, and selects #key members', async () => {
     aws.put('cluster/creds', JSON.stringify({ token: 'bearer-value', ca: { pem: 'x' } }));
-    const store = nodeSecretStore(aws.env);
-    expect(await store.resolve('aws-secrets-manager:cluster/creds#token')).toBe('bearer-value');
-    expect(await store.resolve('aws-secrets-manager:cluster/creds#ca')).toBe('{"pem":"x"}');
-    await expect(store.resolve('aws-secrets-manager:cluster/creds#missing')).rejects.toThrow('has no member "missing"');
+    const secrets = store(aws.env);
+    expect(await secrets.resolve('aws-secrets-manager:cluster/creds#token')).toBe('bearer-value');
+    expect(await secrets.resolve('aws-secrets-manager:cluster/creds#ca')).toBe('{"pem":"x"}');
+    await expect(secrets.resolve('aws-secrets-manager:cluster/creds#missing')).rejects.toThrow('has no member "missing"');
     const last = aws.requests.at(-1)!;
     expect(last.target).toBe('secretsmanager.GetSecretValue');
     expect(last.body).toEqual({ SecretId: 'cluster/creds', VersionStage: 'AWSCURRENT' });
@@ -59,25 +64,30 @@ describe('the Node secret store', () => {
   });
 
   it('answers undefined for a stage no version carries, and the previous value after a rotation', async () => {
-    aws.put('rotating', 'one');
-    const store = nodeSecretStore(aws.env);
-    expect(await store.resolveStage('aws-secrets-manager:rotating', 'AWSPREVIOUS')).toBeUndefined();
-    aws.put('rotating', 'two');
-    expect((await store.resolveStage('aws-secrets-manager:rotating', 'AWSCURRENT'))?.value).toBe('two');
-    expect((await store.resolveStage('aws-secrets-manager:rotating', 'AWSPREVIOUS'))?.value).toBe('one');
+    aws.put(`${tag}/rotating`, 'one');
+    const secrets = store(aws.env);
+    expect(await secrets.resolveStage(`aws-secrets-manager:${tag}/rotating`, 'AWSPREVIOUS')).toBeUndefined();
+    aws.put(`${tag}/rotating`, 'two');
+    expect((await secrets.resolveStage(`aws-secrets-manager:${tag}/rotating`, 'AWSCURRENT'))?.value).toBe('two');
+    expect((await secrets.resolveStage(`aws-secrets-manager:${tag}/rotating`, 'AWSPREVIOUS'))?.value).toBe('one');
   });
 
   it('reports a wrong secret access key as the service does, without echoing any secret', async () => {
     aws.put('guarded', 'value');
-    const store = nodeSecretStore({ ...aws.env, AWS_SECRET_ACCESS_KEY: 'not-the-key' });
-    const err = await store.resolve('aws-secrets-manager:guarded').catch((e: unknown) => e as Error);
+    const secrets = store({ ...aws.env, AWS_SECRET_ACCESS_KEY: 'not-the-key' });
+    const err = await secrets.resolve('aws-secrets-manager:guarded').catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(SecretError);
     expect((err as Error).message).toBe('secret aws-secrets-manager:guarded: GetSecretValue (AWSCURRENT) failed: InvalidSignatureException');
   });
 
   it('reports a missing secret', async () => {
-    const err = await nodeSecretStore(aws.env).resolve('aws-secrets-manager:absent').catch((e: unknown) => e as Error);
+    const err = await store(aws.env).resolve('aws-secrets-manager:absent').catch((e: unknown) => e as Error);
     expect((err as Error).message).toMatch(/ResourceNotFoundException/);
+  });
+
+  it('sends the session token of temporary credentials', async () => {
+    aws.put('temporary', 'value');
+    expect(await store({ ...aws.env, AWS_SESSION_TOKEN: 'session-token-value' }).resolve('aws-secrets-manager:temporary')).toBe('value');
   });
 });
 
