@@ -32,7 +32,7 @@ async function sha256Hex(data: string): Promise<string> {
   return hex(await crypto.subtle.digest('SHA-256', encoder.encode(data)));
 }
 
-async function hmac(key: ArrayBuffer | Uint8Array, data: string): Promise<ArrayBuffer> {
+async function hmac(key: ArrayBuffer | Uint8Array<ArrayBuffer>, data: string): Promise<ArrayBuffer> {
   const k = await crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   return crypto.subtle.sign('HMAC', k, encoder.encode(data));
 }
