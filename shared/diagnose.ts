@@ -169,7 +169,12 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       const claimIdp = inspection.idp ?? near?.idp;
       if (!inspection.idp) {
         // An untrusted issuer: times with the idp it nearly names, else with the default leeway.
-        const timeIdp: IdpConfig = { ...(claimIdp ?? config.idps[0]!), clock_skew: claimIdp?.clock_skew ?? config.defaults.clock_skew };
+        const timeIdp: IdpConfig = claimIdp ?? {
+          ...config.idps[0]!,
+          clock_skew: config.defaults.clock_skew,
+          max_token_age: undefined,
+          max_token_lifetime: undefined,
+        };
         for (const f of checkClaims(claims, timeIdp, now)) {
           if (!CLAIM_CHECKS.has(f.check)) continue;
           if (f.check === 'audience' && !claimIdp && f.code !== 'ERR_TOKEN_CLAIM_MISSING') {
@@ -334,12 +339,15 @@ interface TokenContext {
   readonly grant?: string | undefined;
 }
 
+/** Shape and issuer failures of the core; a preset's named refusals keep the cause of their code. */
 function annotateToken(f: Finding, ctx: TokenContext): Annotated {
   if (f.status !== 'fail') return f;
   switch (f.check) {
     case 'format':
+      if (f.code !== 'ERR_TOKEN_FORMAT' && f.code !== 'ERR_TOKEN_CLAIM_MISSING') return f;
       return { ...f, cause: formatCause(ctx.raw, f.message), facts: { actual: String(ctx.raw.split('.').length) } };
     case 'issuer':
+      if (f.code !== 'ERR_ISSUER_UNTRUSTED' && f.code !== 'ERR_TOKEN_CLAIM_MISSING') return f;
       return annotateIssuer(f, ctx);
     case 'signature':
       return annotateSignature(f, ctx);

@@ -302,6 +302,20 @@ describe('issuer near misses are named, with the issuer the token nearly names',
   });
 });
 
+describe("a preset's named refusals keep their own cause", () => {
+  it('names an Entra token from another tenant (tid) at the configured issuer', async () => {
+    const claims = fixtureClaims('entra-v2-access-token', NOW, { tid: '00000000-0000-4000-8000-000000000000' });
+    const body = await diagnose(h, { subject_token: await entra.sign(claims) });
+    expect(check(body, 'issuer')).toMatchObject({ status: 'fail', cause: 'issuer.entra-tid' });
+    expect(check(body, 'issuer').hint).toContain('az login --tenant');
+  });
+
+  it('names a Keycloak refresh token as a token that is not a credential', async () => {
+    const body = await diagnose(h, { subject_token: await keycloak.sign(keycloakClaims({ typ: 'Refresh' })), audience: 'argo-dev' });
+    expect(check(body, 'format')).toMatchObject({ status: 'fail', cause: 'format.unsuitable-type' });
+  });
+});
+
 describe('signature failures are named', () => {
   it('fails signature for a kid the issuer does not publish, naming rotation', async () => {
     const body = await diagnose(h, { subject_token: await github.sign(githubClaims(), { kid: 'rotated-away', foreignKey: true }) });
