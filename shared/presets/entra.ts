@@ -1,5 +1,6 @@
 /**
- * `entra`: Microsoft Entra ID access tokens for one tenant (`tenant_id` on the idp).
+ * `entra`: Microsoft Entra ID access tokens for one tenant: `tenant_id` on the idp, or else the
+ * tenant the issuer names.
  *
  * Issuers: v1 `https://sts.windows.net/{tid}/` (with its trailing slash) and v2
  * `https://login.microsoftonline.com/{tid}/v2.0`, for the configured tenant; the sovereign-cloud
@@ -46,6 +47,18 @@ export function entraIssuerVersion(issuer: string, tenantId: string): { version:
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The tenant an idp trusts: `tenant_id`, else the GUID the issuer's path starts with. */
+export function entraTenant(idp: Pick<IdpShape, 'issuer' | 'tenant_id'>): string | undefined {
+  if (idp.tenant_id) return idp.tenant_id;
+  const first = issuerUrl(idp.issuer)?.pathname.split('/')[1] ?? '';
+  return GUID.test(first) ? first : undefined;
+}
+
+function isLoopbackIssuer(issuer: string): boolean {
+  const url = issuerUrl(issuer);
+  return url?.protocol === 'http:' && isLoopbackHost(url.hostname);
+}
+
 /** True when the token says its groups did not fit and live in Microsoft Graph instead. */
 export function hasGroupsOverage(claims: Claims): boolean {
   const names = claims._claim_names;
@@ -55,10 +68,11 @@ export function hasGroupsOverage(claims: Claims): boolean {
 
 function inspectClaims(claims: Claims, idp: IdpShape): Finding[] {
   const findings: Finding[] = [];
-  if (claims.tid !== idp.tenant_id) {
+  const tenant = entraTenant(idp);
+  if (tenant !== undefined && claims.tid !== tenant) {
     findings.push(fail('issuer', 'ERR_TENANT_MISMATCH', "the token's tid is not the configured tenant", { actual: claims.tid ?? null }));
   }
-  const shape = idp.tenant_id ? entraIssuerVersion(idp.issuer, idp.tenant_id) : undefined;
+  const shape = tenant ? entraIssuerVersion(idp.issuer, tenant) : undefined;
   if (shape && 'version' in shape && claims.ver !== undefined && claims.ver !== shape.version) {
     findings.push(fail('issuer', 'ERR_TENANT_MISMATCH', `a v${String(claims.ver)} token at a v${shape.version} issuer: the API's accessTokenAcceptedVersion and the configured issuer disagree`, { actual: claims.ver }));
   }
@@ -74,9 +88,16 @@ function inspectClaims(claims: Claims, idp: IdpShape): Finding[] {
 
 export const entraPreset: Preset = {
   checkConfig(idp: IdpShape) {
-    if (!idp.tenant_id) return ['tenant_id: required for the entra preset (the tenant GUID tokens carry as tid)'];
-    const shape = entraIssuerVersion(idp.issuer, idp.tenant_id);
-    if ('problem' in shape) return [`issuer: ${shape.problem}`];
+    const tenant = entraTenant(idp);
+    if (!tenant) {
+      // A loopback issuer without a tenant path (tests, development) checks no tid.
+      if (isLoopbackIssuer(idp.issuer)) return [];
+      const first = issuerUrl(idp.issuer)?.pathname.split('/')[1] ?? '';
+      if (MULTI_TENANT.has(first)) return [`issuer: "${first}" is a multi-tenant endpoint; name the tenant, tokens carry it as tid`];
+      return ['tenant_id: the issuer names no tenant; set tenant_id (the tenant GUID tokens carry as tid)'];
+    }
+    const shape = entraIssuerVersion(idp.issuer, tenant);
+    if ('problem' in shape) return isLoopbackIssuer(idp.issuer) && !idp.tenant_id ? [] : [`issuer: ${shape.problem}`];
     if (shape.version === '2.0' && idp.audiences.every((a) => !GUID.test(a))) {
       return ['audiences: v2.0 access tokens carry the API\'s client-id GUID as aud, never an api:// URI; add the GUID'];
     }

@@ -6,9 +6,11 @@
  * `https://token.actions.<subdomain>.ghe.com` (GHE.com data residency) and GitHub Enterprise
  * Server's `https://HOST/_services/token`. Never a trailing slash.
  *
+ * Normalized: GitHub sends every claim but `aud`, `exp`, `iat` and `nbf` as a string (ids,
+ * `ref_protected`, run numbers); a number or boolean in such a claim is turned into its string,
+ * so exact matches and CEL conditions see one type (`claims.run_attempt == "1"`).
+ *
  * Traps refused:
- * - a claim that is not a string: GitHub sends every claim (ids, `ref_protected`, run numbers) as
- *   a string, so anything else was not minted by GitHub Actions;
  * - a `sub` that contradicts the token's own claims. `sub` is `repo:OWNER/REPO:<context>` or, for
  *   repositories created from 2026-07-15, the immutable `repo:OWNER@OWNER_ID/REPO@REPO_ID:<context>`;
  *   in the immutable form the ids must equal `repository_owner_id` / `repository_id` and
@@ -80,12 +82,19 @@ function refuse(message: string): Finding {
   return fail('format', 'ERR_PRESET_CLAIM_INVALID', message);
 }
 
-function inspectClaims(claims: Claims): Finding[] {
+/** Scalar claims as the strings GitHub sends; `aud` and the times untouched. */
+export function normalizeGithubClaims(claims: Claims): Claims {
+  let out: Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(claims)) {
-    if (!NON_STRING_CLAIMS.has(name) && typeof value !== 'string') {
-      return [refuse(`claim "${name}" is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}; GitHub Actions tokens carry only string claims`)];
+    if (!NON_STRING_CLAIMS.has(name) && (typeof value === 'number' || typeof value === 'boolean')) {
+      out ??= { ...claims };
+      out[name] = String(value);
     }
   }
+  return out ?? claims;
+}
+
+function inspectClaims(claims: Claims): Finding[] {
   const sub = typeof claims.sub === 'string' ? parseGithubSubject(claims.sub) : undefined;
   if (!sub) return [];
   const contradicts = (what: string) => [refuse(`sub contradicts the token's ${what} claim`)];
@@ -108,6 +117,7 @@ export const githubActionsPreset: Preset = {
     ];
   },
   inspect(claims) {
-    return { claims, findings: inspectClaims(claims), unavailable: {} };
+    const normalized = normalizeGithubClaims(claims);
+    return { claims: normalized, findings: inspectClaims(normalized), unavailable: {} };
   },
 };

@@ -2,7 +2,8 @@
  * `keycloak`: Keycloak realm tokens.
  *
  * Issuer: `https://HOST/realms/<realm>` (Keycloak 17+) or `https://HOST/auth/realms/<realm>`
- * (before 17, or with the legacy `/auth` context path).
+ * (before 17, or with the legacy `/auth` context path). Loopback issuers (tests, development)
+ * may have any path.
  *
  * Normalized: `groups` may carry full paths (`/parent/child`, "Full group path" on) or bare
  * names. A top-level full path `/name` also matches a policy's `name`; a nested one matches only
@@ -16,6 +17,7 @@
  * Config: `audiences` containing `account` is refused for the same reason.
  */
 import { fail, type Finding } from '../findings.ts';
+import { isLoopbackHost } from '../loopback.ts';
 import type { Claims } from '../verify-subject-token.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 
@@ -61,7 +63,9 @@ function inspectClaims(claims: Claims, idp: IdpShape): Finding[] {
 export const keycloakPreset: Preset = {
   checkConfig(idp: IdpShape) {
     const issues: string[] = [];
-    if (keycloakRealm(idp.issuer) === undefined) {
+    const url = issuerUrl(idp.issuer);
+    const loopback = url?.protocol === 'http:' && isLoopbackHost(url.hostname);
+    if (keycloakRealm(idp.issuer) === undefined && !loopback) {
       issues.push('issuer: not a Keycloak realm issuer: use https://HOST/realms/<realm> (or https://HOST/auth/realms/<realm> before Keycloak 17), no trailing slash');
     }
     if (idp.audiences.includes('account')) {

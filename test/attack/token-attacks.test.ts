@@ -200,11 +200,8 @@ describe('escalation', () => {
   it('refuses an unknown target', async () => {
     await expectRefused(h, await h.exchange({ subject_token: await github.sign(claims()), audience: 'kube-system' }), { status: 400, error: 'invalid_target' });
   });
-  it('refuses an object act claim in a GitHub token (GitHub sends only strings)', async () => {
-    await expectRefused(h, await send(await github.sign(claims({ act: { sub: 'agents:agent-7' } }))), { status: 400, check: 'format' });
-  });
   it('carries no act or groups claim from the subject token into the minted token', async () => {
-    const res = await send(await github.sign(claims({ act: 'agents:agent-7', groups: 'system:masters' })));
+    const res = await send(await github.sign(claims({ act: { sub: 'agents:agent-7' }, groups: ['system:masters'] })));
     const token = ((await res.json()) as { access_token: string }).access_token;
     const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     expect(payload.act).toBeUndefined();

@@ -28,11 +28,12 @@ idps:
   - { name: gitlab, issuer: ${gitlab.issuer}, audiences: [argo-sts], preset: gitlab }
   - { name: keycloak, issuer: ${keycloak.issuer}, audiences: [argo-sts], preset: keycloak }
   - { name: entra-v1, issuer: ${entraV1.issuer}, jwks_uri: ${entraV1.jwksUri}, audiences: ["api://argo-sts"], preset: entra, tenant_id: ${TENANT} }
-  - { name: entra-v2, issuer: ${entraV2.issuer}, audiences: ["${API_CLIENT_ID}"], preset: entra, tenant_id: ${TENANT} }
+  - { name: entra-v2, issuer: ${entraV2.issuer}, audiences: ["${API_CLIENT_ID}"], preset: entra }
 targets:
   - { name: argo, kind: kubernetes-oidc, audience: kubernetes }
 policies:
   - { id: github-main, idp: github, target: argo, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:submit] }
+  - { id: github-cel, idp: github, target: argo, subject: "repo:acme/app:ref:refs/heads/cel", condition: 'claims.run_attempt == "1"', namespaces: [cel], scopes: [argo:read] }
   - id: github-immutable
     idp: github
     target: argo
@@ -125,9 +126,10 @@ describe('github-actions', () => {
     await expectRefused(github, githubClaims({ sub: 'repo:acme/app:environment:prod%3Aeu', environment: 'staging' }), 'format', 'ERR_PRESET_CLAIM_INVALID');
   });
 
-  it('refuses a claim that is not a string: GitHub sends every claim as a string', async () => {
-    const body = await expectRefused(github, githubClaims({ run_attempt: 1 }), 'format', 'ERR_PRESET_CLAIM_INVALID');
-    expect(body.error_description).toContain('run_attempt');
+  it('turns a numeric claim into the string GitHub sends, so a CEL condition sees one type', async () => {
+    const { status, body } = await exchange(github, githubClaims({ sub: 'repo:acme/app:ref:refs/heads/cel', run_attempt: 1 }));
+    expect(status).toBe(200);
+    expect(body.namespace).toBe('cel');
   });
 });
 
@@ -202,7 +204,7 @@ describe('entra', () => {
     expect(body.scope).toBe('argo:read');
   });
 
-  it('refuses a token from another tenant (ERR_TENANT_MISMATCH), before audience and policy', async () => {
+  it('refuses a token from another tenant (ERR_TENANT_MISMATCH), before audience and policy; the tenant comes from the issuer when tenant_id is unset', async () => {
     await expectRefused(entraV2, entraV2Claims({ tid: '00000000-0000-0000-0000-000000000000', aud: 'other' }), 'issuer', 'ERR_TENANT_MISMATCH');
   });
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../shared/config.ts';
 import { entraIssuerVersion, hasGroupsOverage } from '../../shared/presets/entra.ts';
-import { githubIssuerKind, parseGithubSubject } from '../../shared/presets/github-actions.ts';
+import { githubIssuerKind, normalizeGithubClaims, parseGithubSubject } from '../../shared/presets/github-actions.ts';
 import { gitlabIssuerProblem, normalizeGitlabClaims } from '../../shared/presets/gitlab.ts';
 import { keycloakRealm, normalizeKeycloakGroups } from '../../shared/presets/keycloak.ts';
 
@@ -42,6 +42,14 @@ describe('github-actions subjects', () => {
   it('leaves customized subject templates and half-immutable forms unparsed', () => {
     expect(parseGithubSubject('repository_owner:acme:environment:prod')).toBeUndefined();
     expect(parseGithubSubject('repo:acme@1/app:ref:refs/heads/main')).toBeUndefined();
+  });
+});
+
+describe('github-actions claims', () => {
+  it('turns numbers and booleans into strings, leaving aud, times, lists and objects alone', () => {
+    expect(normalizeGithubClaims({ aud: ['a'], exp: 5, iat: 1, run_attempt: 2, ref_protected: true, repository: 'acme/app', x: ['1'], y: { a: 1 } })).toEqual({
+      aud: ['a'], exp: 5, iat: 1, run_attempt: '2', ref_protected: 'true', repository: 'acme/app', x: ['1'], y: { a: 1 },
+    });
   });
 });
 
@@ -129,8 +137,12 @@ describe('preset checks at config load, each naming its path', () => {
       expect.stringMatching(/^idps\[0\]\.audiences: "account" is in every token/),
     ]);
   });
-  it('requires tenant_id for entra and refuses it elsewhere', () => {
-    expect(issuesOf({ preset: 'entra', issuer: `https://sts.windows.net/${TENANT}/` })).toEqual([expect.stringMatching(/^idps\[0\]\.tenant_id: required/)]);
+  it('takes the entra tenant from the issuer, requires tenant_id when the issuer names none, and refuses it elsewhere', () => {
+    expect(issuesOf({ preset: 'entra', issuer: `https://sts.windows.net/${TENANT}/` })).toEqual([]);
+    expect(issuesOf({ preset: 'entra', issuer: `https://sts.windows.net/${TENANT}/`, tenant_id: '00000000-0000-0000-0000-000000000000' })).toEqual([
+      expect.stringMatching(/^idps\[0\]\.issuer: the issuer's tenant is not tenant_id/),
+    ]);
+    expect(issuesOf({ preset: 'entra', issuer: 'https://login.microsoftonline.com/v2.0' })).toEqual([expect.stringMatching(/^idps\[0\]\.tenant_id: the issuer names no tenant/)]);
     expect(issuesOf({ preset: 'generic', issuer: 'https://idp.example.com', tenant_id: TENANT })).toEqual([expect.stringMatching(/^idps\[0\]\.tenant_id: only the entra preset/)]);
   });
   it('refuses a v2 Entra idp whose audiences hold only api:// URIs', () => {
@@ -138,7 +150,12 @@ describe('preset checks at config load, each naming its path', () => {
       expect.stringMatching(/^idps\[0\]\.audiences: v2.0 access tokens carry the API's client-id GUID/),
     ]);
   });
-  it('refuses the multi-tenant "common" issuer for entra', () => {
+  it('refuses the multi-tenant "common" issuer for entra, with or without tenant_id', () => {
     expect(issuesOf({ preset: 'entra', tenant_id: TENANT, issuer: 'https://login.microsoftonline.com/common/v2.0' })).toEqual([expect.stringMatching(/multi-tenant/)]);
+    expect(issuesOf({ preset: 'entra', issuer: 'https://login.microsoftonline.com/organizations/v2.0' })).toEqual([expect.stringMatching(/multi-tenant/)]);
+  });
+  it('accepts loopback issuers of any path for keycloak and entra (tests, development)', () => {
+    expect(issuesOf({ preset: 'keycloak', issuer: 'http://127.0.0.1:8080' })).toEqual([]);
+    expect(issuesOf({ preset: 'entra', issuer: 'http://127.0.0.1:8080' })).toEqual([]);
   });
 });
