@@ -55,7 +55,7 @@ Delegation (an agent acting for the subject; the credential carries both in "act
 Output (stdout, or --output FILE written with mode 0600):
   token (default)         the raw token
   --json, --format json   access_token, expires_in, expires_at, scope, namespace, argo_server
-  --format env            ARGO_TOKEN="Bearer …", ARGO_SERVER (host:port), ARGO_SECURE, ARGO_BASE_HREF,
+  --format env            ARGO_TOKEN="Bearer …", ARGO_SERVER (host:port), ARGO_SECURE, ARGO_HTTP1, ARGO_BASE_HREF,
                           ARGO_NAMESPACE — for eval, ". FILE", docker --env-file
   --format kubeconfig     a kubeconfig for --server URL [--certificate-authority PEM-FILE]
   --format exec-credential  a client.authentication.k8s.io/v1 ExecCredential for kubectl's exec plugin;

@@ -196,6 +196,6 @@ describe('the argo-sts binary', () => {
       env: { ...process.env, ...actionsEnv() },
     });
     expect(stderr).toContain(`to ${file}`);
-    expect(await readFile(file, 'utf8')).toMatch(/^ARGO_TOKEN="Bearer eyJ[^"]+"\nARGO_SERVER="argo.example.com:443"\nARGO_SECURE="true"\nARGO_NAMESPACE="ci"\n$/);
+    expect(await readFile(file, 'utf8')).toMatch(/^ARGO_TOKEN="Bearer eyJ[^"]+"\nARGO_SERVER="argo.example.com:443"\nARGO_SECURE="true"\nARGO_HTTP1="true"\nARGO_NAMESPACE="ci"\n$/);
   });
 });

@@ -91,7 +91,7 @@ describe('argo-sts mcp through the SDK client', () => {
     expect(result.isError).toBeFalsy();
     const body = JSON.parse(result.content[0]!.text);
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 300, scope: 'argo:read', namespace: 'dev', argo_server: 'https://argo.dev.example.com:2746' });
-    expect(body.env).toEqual({ ARGO_TOKEN: `Bearer ${body.access_token}`, ARGO_SERVER: 'argo.dev.example.com:2746', ARGO_SECURE: 'true', ARGO_NAMESPACE: 'dev' });
+    expect(body.env).toEqual({ ARGO_TOKEN: `Bearer ${body.access_token}`, ARGO_SERVER: 'argo.dev.example.com:2746', ARGO_SECURE: 'true', ARGO_HTTP1: 'true', ARGO_NAMESPACE: 'dev' });
 
     const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${broker.url}/.well-known/jwks.json`)), { audience: 'kubernetes' });
     expect(payload).toMatchObject({ sub: 'keycloak:f2b6c1d4-3e5a-4b7c-9d8e-0a1b2c3d4e5f', act: { sub: 'agents:release-agent' }, preferred_username: 'alice' });
