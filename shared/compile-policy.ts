@@ -31,7 +31,7 @@ interface MatcherShape {
 /** Checks one identity matcher (a policy's or a delegation actor's), pushing `<path>: <problem>`. */
 export function compileIdentityMatcher(m: MatcherShape, at: string, issues: string[]): void {
   if (m.subject_pattern !== undefined) {
-    const problem = patternProblem(m.subject_pattern);
+    const problem = patternProblem(m.subject_pattern, Object.keys(m.claims ?? {}).length > 0);
     if (problem) issues.push(`${at}.subject_pattern: ${problem}`);
   }
   for (const [name, spec] of Object.entries(m.claims ?? {})) {
@@ -69,6 +69,7 @@ interface RawPolicy {
   condition?: string | undefined;
   namespaces?: string[] | undefined;
   scopes?: string[] | undefined;
+  max_ttl?: number | undefined;
   delegation?: unknown;
   examples?: PolicyExample[] | undefined;
 }
@@ -82,9 +83,9 @@ function identityKey(p: RawPolicy): string {
 }
 
 /**
- * Rules across policies: an allow policy is unreachable when an earlier allow policy has the same
- * identity matcher and allows at least its targets, namespaces and scopes (and no delegation of
- * its own makes it differ) — config order would never let it answer.
+ * Rules across policies: an allow policy that repeats an earlier one (same identity matcher,
+ * targets, namespaces, scopes, max_ttl and delegation) can never answer — refused as a mistake.
+ * A later policy that is merely narrower is left alone: it may be there for documentation.
  */
 export function checkPolicySet(policies: readonly RawPolicy[]): string[] {
   const issues: string[] = [];
@@ -93,10 +94,11 @@ export function checkPolicySet(policies: readonly RawPolicy[]): string[] {
     for (let i = 0; i < j; i++) {
       const earlier = policies[i]!;
       if (earlier.effect === 'deny' || identityKey(earlier) !== identityKey(later)) continue;
-      const covers = (a: string[], b: string[]) => b.every((x) => a.includes(x));
-      if (covers(list(earlier.target), list(later.target)) && covers(earlier.namespaces ?? [], later.namespaces ?? []) &&
-        covers(earlier.scopes ?? [], later.scopes ?? []) && JSON.stringify(earlier.delegation ?? null) === JSON.stringify(later.delegation ?? null)) {
-        issues.push(`policies[${j}]: unreachable: policies[${i}] ("${earlier.id}") matches the same identity and allows everything it allows`);
+      const same = (a: string[], b: string[]) => a.length === b.length && b.every((x) => a.includes(x));
+      if (same(list(earlier.target), list(later.target)) && same(earlier.namespaces ?? [], later.namespaces ?? []) &&
+        same(earlier.scopes ?? [], later.scopes ?? []) && earlier.max_ttl === later.max_ttl &&
+        JSON.stringify(earlier.delegation ?? null) === JSON.stringify(later.delegation ?? null)) {
+        issues.push(`policies[${j}]: unreachable: it repeats policies[${i}] ("${earlier.id}"), which answers every request it could`);
         break;
       }
     }

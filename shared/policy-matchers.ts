@@ -60,12 +60,16 @@ export function matchClaimMatcher(spec: ClaimMatcher, actual: unknown): boolean 
   return false;
 }
 
-/** Why a glob pattern is refused, or undefined. `*`-only patterns are config.ts's concern. */
-export function patternProblem(pattern: string): string | undefined {
+/**
+ * Why a glob pattern is refused, or undefined. `*`-only patterns are config.ts's concern. A
+ * leading wildcard matches any prefix (another owner or project, say): refused unless
+ * `boundElsewhere` (claims bind the identity too).
+ */
+export function patternProblem(pattern: string, boundElsewhere = false): string | undefined {
   if (/^\*+$/.test(pattern)) return undefined;
   if (pattern.length > COMPILE_LIMITS.maxPatternLength) return `longer than ${COMPILE_LIMITS.maxPatternLength} characters`;
-  if (pattern.startsWith('*') || pattern.startsWith('?')) {
-    return 'starts with a wildcard, so it matches any prefix (another owner or project, say); start with literal text';
+  if (!boundElsewhere && (pattern.startsWith('*') || pattern.startsWith('?'))) {
+    return 'starts with a wildcard, so it matches any prefix (another owner or project, say); start with literal text or bind claims too';
   }
   if (pattern.includes('**')) return '"**" is ambiguous here ("*" already matches any run, including "/"); use one "*"';
   const wildcards = [...pattern].filter((c) => c === '*').length;

@@ -218,10 +218,13 @@ ${extra}`;
       'policies[0].delegation.actors[0].scopes[0]: "argo:manage" is not one of the policy\'s scopes',
     ]);
   });
-  it('refuses a policy another makes unreachable', () => {
+  it('refuses a policy that repeats an earlier one, which answers every request it could', () => {
     expect(issues(`${base('    subject: x')}${base('    subject: x').replace('id: p', 'id: q')}`)).toEqual([
-      'policies[1]: unreachable: policies[0] ("p") matches the same identity and allows everything it allows',
+      'policies[1]: unreachable: it repeats policies[0] ("p"), which answers every request it could',
     ]);
+  });
+  it('accepts a leading wildcard when claims bind the identity too', () => {
+    expect(issues(base('    subject_pattern: "*:environment:prod"\n    claims: { repository_owner_id: "7654321" }'))).toEqual([]);
   });
   it('refuses grant fields on a deny policy and requires them on an allow policy', () => {
     expect(issues(`
