@@ -3,8 +3,10 @@
  * GitHub-Actions-shaped issuer and token endpoint, and the broker on Node with its SQLite audit
  * trail in a temporary directory. Then: a CI job exchanges its token; an agent acts for a person;
  * an escalation is refused; a token from a host whose clock is ahead is diagnosed; the audit
- * trail shows all of it. Everything it starts is stopped, and the directory removed, in `finally`.
+ * trail shows all of it. Everything it starts is stopped, and the directory removed, in `finally`
+ * (or, on SIGINT/SIGTERM, the directory is removed and the process exits 130).
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +115,13 @@ export async function runDemo(io: CliIo): Promise<number> {
   let actions: ActionsTokenEndpoint | undefined;
   let realm: KeycloakRealm | undefined;
   let broker: NodeServer | undefined;
+  // Interrupted: the servers end with the process; the directory must not outlive it.
+  const interrupted = () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     github = await startLoopbackIdp();
     const gh = github;
@@ -228,6 +237,8 @@ export async function runDemo(io: CliIo): Promise<number> {
     p.line('Demo complete. Next: docs/clients.md (CI, kubectl, the client library), docs/agents.md (delegation, MCP).');
     return 0;
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await broker?.close().catch(() => {});
     await realm?.close().catch(() => {});
     await actions?.close().catch(() => {});
