@@ -11,6 +11,7 @@ import type { Broker } from '../shared/exchange.ts';
 import { msalEntraClientFactory } from './adapters/entra-msal.ts';
 import { workerSecretStore } from './adapters/worker-secrets.ts';
 import { d1AuditSink } from './adapters/d1-audit-sink.ts';
+import { coordinatorParts } from './adapters/durable-coordinator.ts';
 import { createApp } from './app.ts';
 
 export interface WorkerEnv {
@@ -46,9 +47,10 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     auditSink,
     auditObserver: metrics,
   });
-  broker = built;
+  // Rate limits and single-use tokens go global through a Durable Object when it is bound.
+  broker = { ...built, ...coordinatorParts(env) };
   brokerSource = source;
-  return built;
+  return broker;
 }
 
 const app = createApp({
@@ -64,3 +66,5 @@ const app = createApp({
 });
 
 export default app;
+/** The Durable Object class behind the ARGO_STS_COORDINATOR binding (wrangler.toml). */
+export { StsCoordinator } from './adapters/durable-coordinator.ts';

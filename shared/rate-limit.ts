@@ -9,10 +9,10 @@
  * Where the buckets live is a port (`RateLimitStore`). `MemoryRateLimitStore` is exact on Node
  * (one process). On Workers it is per isolate: Cloudflare runs many isolates across locations,
  * so the effective limit is the configured one times the number of isolates serving the
- * traffic — a brake on a runaway client hitting one location, not a global quota. A global
- * quota on Workers needs a Durable Object per key (strongly consistent, one location), which
- * this build does not ship; the Workers Rate Limiting binding is also per location and only
- * supports 10 s or 60 s periods.
+ * traffic — a brake on a runaway client hitting one location, not a global quota. The global
+ * store on Workers is the StsCoordinator Durable Object (functions/adapters/durable-coordinator.ts),
+ * used when its binding exists; the Workers Rate Limiting binding is not used, being per location
+ * with only 10 s or 60 s periods.
  */
 import type { IdpConfig } from './config.ts';
 import { StsError } from './errors.ts';

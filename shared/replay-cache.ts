@@ -2,12 +2,11 @@
  * Single-use subject tokens (`single_use: true` on an idp): a token's `jti` is remembered from
  * its first exchange until its `exp`, and a second exchange of it is refused.
  *
- * The store is a port. `MemoryReplayCache` is exact on Node (one process). On Workers it is per
- * isolate, so a replay that lands on another isolate or location is NOT caught: a correct cache
- * there is a Durable Object keyed by issuer (one strongly consistent instance per key). KV must
- * not be used: it is eventually consistent and misses concurrent replays. This build ships the
- * memory cache only; on Workers, `single_use` narrows replays to other isolates, and
- * docs/policy.md says so.
+ * The store is a port. `MemoryReplayCache` is exact on Node (one process). On Workers the
+ * StsCoordinator Durable Object (functions/adapters/durable-coordinator.ts, one strongly
+ * consistent instance per issuer) is used when its binding exists; without it the memory cache
+ * is per isolate, so a replay that lands on another isolate is NOT caught. KV must not be used:
+ * it is eventually consistent and misses concurrent replays.
  */
 import { StsError } from './errors.ts';
 
