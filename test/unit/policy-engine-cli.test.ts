@@ -52,3 +52,13 @@ describe('argo-sts config check FILE', () => {
     expect(err).toMatch(/^policies\[1\]\.examples\[1\]: expected issue, got deny \(policy: a deny policy refuses/m);
   });
 });
+
+describe('infra/examples/policies.yaml', () => {
+  it('loads, and every policy example in it holds', async () => {
+    const path = new URL('../../infra/examples/policies.yaml', import.meta.url).pathname;
+    const { code, out, err } = await check(path);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(out).toMatch(/3 policies \+ 1 deny; 11 policy example\(s\) hold/);
+  });
+});
