@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cacheKey, type Credential, exchange, listTargets, StsRequestError, StsTransportError, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../../client/index.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
+import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/client-credentials.ts';
 import { CredentialFileCache, cacheDirectory } from '../exchange/credential-file-cache.ts';
 import { FORMATS, type Format, renderCredential } from '../exchange/render-credential.ts';
 import { readNamedToken, resolveSubjectToken, shellWord, type TokenSource } from '../exchange/token-source.ts';
@@ -19,6 +20,7 @@ const FLAGS = {
   broker: 'string', audience: 'string', scope: 'strings', namespace: 'string', ttl: 'string', reason: 'string',
   'token-env': 'string', 'token-file': 'string', 'token-audience': 'string', 'token-type': 'string',
   'actor-token-env': 'string', 'actor-token-file': 'string', 'actor-token-type': 'string',
+  'actor-token-endpoint': 'string', 'actor-client-id': 'string', 'actor-client-secret-env': 'string', 'actor-scope': 'string', 'actor-resource': 'string',
   format: 'string', json: 'boolean', output: 'string', 'argo-server': 'string', server: 'string',
   'certificate-authority': 'string', 'no-cache': 'boolean',
 } as const;
@@ -51,6 +53,8 @@ Token source (first that applies):
 
 Delegation (an agent acting for the subject; the credential carries both in "act"):
   --actor-token-env NAME, --actor-token-file PATH|-, --actor-token-type T (default access_token)
+  --actor-token-endpoint URL --actor-client-id ID --actor-client-secret-env NAME [--actor-scope S]
+  [--actor-resource URI]  fetch the agent's token with the client-credentials grant instead
 
 Output (stdout, or --output FILE written with mode 0600):
   token (default)         the raw token
@@ -93,10 +97,13 @@ Examples:
       { tokenEnv: flags['token-env'], tokenFile: flags['token-file'], tokenAudience: flags['token-audience'] ?? 'argo-sts' },
       sourceIo,
     );
-    const actor = await readNamedToken('actor', flags['actor-token-env'], flags['actor-token-file'], sourceIo);
+    const clientCredentials = clientCredentialsFromFlags(flags, io.env);
+    const named = await readNamedToken('actor', flags['actor-token-env'], flags['actor-token-file'], sourceIo);
+    if (clientCredentials && named) throw new UsageError('give the agent\'s token either as --actor-token-env/--actor-token-file or through --actor-token-endpoint, not both');
+    const actorToken = clientCredentials ? await new ClientCredentialsToken(clientCredentials).get() : named?.token;
     const request = {
       subjectToken: subject.token, subjectTokenType: tokenType, audience: flags.audience, scope, namespace: flags.namespace, ttl,
-      actorToken: actor?.token, actorTokenType: actor ? actorTokenType : undefined, reason: flags.reason,
+      actorToken, actorTokenType: actorToken ? actorTokenType : undefined, reason: flags.reason,
     };
     const clientOptions = { broker, userAgent: USER_AGENT };
 

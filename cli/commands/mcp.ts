@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { type ClientOptions, diagnose, exchange, type ExchangeRequest, listTargets, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from '../../client/index.ts';
 import { REQUEST_LIMITS } from '../../shared/token-request.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
+import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/client-credentials.ts';
 import { readNamedToken, resolveSubjectToken } from '../exchange/token-source.ts';
 import { parseFlags } from '../flags.ts';
 import { argoServerVariables } from '../exchange/render-credential.ts';
@@ -38,6 +39,10 @@ A Model Context Protocol server on stdin/stdout for agent frameworks. Tools:
                             the agent's own token (e.g. Keycloak/Entra client credentials); the issued
                             credential then carries "act", and the broker's policy must allow the agent
   --actor-token-type T      access_token (default), id_token or jwt
+  --actor-token-endpoint URL --actor-client-id ID --actor-client-secret-env NAME [--actor-scope S] [--actor-resource URI]
+                            or let argo-sts fetch the agent's token itself with the client-credentials
+                            grant (Keycloak: <realm>/protocol/openid-connect/token; Entra:
+                            .../oauth2/v2.0/token with --actor-scope <api>/.default); reused until near expiry
   --argo-server URL         the Argo Server to report (default: the target's argo_server from GET /targets)
 Tokens are re-read on every call. stdout carries the protocol only; messages go to stderr.
 
@@ -48,10 +53,16 @@ Example client configuration:
     const flags = parseFlags(args, {
       broker: 'string', 'token-env': 'string', 'token-file': 'string', 'token-type': 'string', 'token-audience': 'string',
       'actor-token-env': 'string', 'actor-token-file': 'string', 'actor-token-type': 'string', 'argo-server': 'string',
+      'actor-token-endpoint': 'string', 'actor-client-id': 'string', 'actor-client-secret-env': 'string', 'actor-scope': 'string', 'actor-resource': 'string',
     });
     const broker = flags.broker ?? io.env.ARGO_STS_URL;
     if (!broker) throw new UsageError('--broker URL (or ARGO_STS_URL) is required');
     if (flags['token-file'] === '-' || flags['actor-token-file'] === '-') throw new UsageError('stdin carries the protocol; read tokens from a file or a variable');
+    const clientCredentials = clientCredentialsFromFlags(flags, io.env);
+    if (clientCredentials && (flags['actor-token-env'] !== undefined || flags['actor-token-file'] !== undefined)) {
+      throw new UsageError('give the agent\'s token either as --actor-token-env/--actor-token-file or through --actor-token-endpoint, not both');
+    }
+    const actorType = tokenType(flags['actor-token-type'], TOKEN_TYPE_ACCESS_TOKEN);
     const server = createMcpServer({
       client: { broker, userAgent: `argo-sts-mcp/${VERSION}` },
       io,
@@ -59,9 +70,11 @@ Example client configuration:
         tokenEnv: flags['token-env'], tokenFile: flags['token-file'], tokenAudience: flags['token-audience'] ?? 'argo-sts',
         tokenType: tokenType(flags['token-type'], TOKEN_TYPE_ID_TOKEN),
       },
-      actor: flags['actor-token-env'] !== undefined || flags['actor-token-file'] !== undefined
-        ? { tokenEnv: flags['actor-token-env'], tokenFile: flags['actor-token-file'], tokenType: tokenType(flags['actor-token-type'], TOKEN_TYPE_ACCESS_TOKEN) }
-        : undefined,
+      actor: clientCredentials
+        ? { clientCredentials: new ClientCredentialsToken(clientCredentials), tokenType: actorType }
+        : flags['actor-token-env'] !== undefined || flags['actor-token-file'] !== undefined
+          ? { tokenEnv: flags['actor-token-env'], tokenFile: flags['actor-token-file'], tokenType: actorType }
+          : undefined,
       argoServer: flags['argo-server'],
     });
     const transport = new StdioServerTransport();
@@ -87,7 +100,10 @@ export interface McpOptions {
   readonly client: ClientOptions;
   readonly io: Pick<CliIo, 'env' | 'stdin'>;
   readonly subject: { tokenEnv?: string | undefined; tokenFile?: string | undefined; tokenAudience: string; tokenType: string };
-  readonly actor: { tokenEnv?: string | undefined; tokenFile?: string | undefined; tokenType: string } | undefined;
+  readonly actor:
+    | { tokenEnv?: string | undefined; tokenFile?: string | undefined; tokenType: string }
+    | { clientCredentials: ClientCredentialsToken; tokenType: string }
+    | undefined;
   readonly argoServer: string | undefined;
 }
 
@@ -116,12 +132,17 @@ export function createMcpServer(options: McpOptions): McpServer {
 
   async function baseRequest(input: { audience?: string | undefined; namespace?: string | undefined; scopes?: string[] | undefined }): Promise<ExchangeRequest> {
     const subject = await resolveSubjectToken(options.subject, options.io);
-    const actor = options.actor ? await readNamedToken('actor', options.actor.tokenEnv, options.actor.tokenFile, options.io) : undefined;
+    const actor = options.actor;
+    const actorToken = !actor
+      ? undefined
+      : 'clientCredentials' in actor
+        ? await actor.clientCredentials.get()
+        : (await readNamedToken('actor', actor.tokenEnv, actor.tokenFile, options.io))?.token;
     return {
       subjectToken: subject.token,
       subjectTokenType: options.subject.tokenType,
-      actorToken: actor?.token,
-      actorTokenType: actor ? options.actor!.tokenType : undefined,
+      actorToken,
+      actorTokenType: actorToken ? actor!.tokenType : undefined,
       audience: input.audience,
       namespace: input.namespace,
       scope: input.scopes,

@@ -28,6 +28,10 @@ export interface RealmUser {
 export interface KeycloakRealm {
   /** `http://127.0.0.1:<port>/realms/<realm>` */
   readonly issuer: string;
+  /** Keycloak's token endpoint path under the realm. */
+  readonly tokenEndpoint: string;
+  /** An agent client's secret (generated per run), for a client-credentials grant made elsewhere. */
+  clientSecret(clientId: string): string;
   /** A person's access token (password grant through the public CLI client). */
   signIn(username: string): Promise<string>;
   /** An agent's access token (client_credentials for its confidential client). */
@@ -172,6 +176,8 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
 
   return {
     issuer,
+    tokenEndpoint: `${issuer}/protocol/openid-connect/token`,
+    clientSecret: (clientId) => secrets.get(clientId) ?? '',
     signIn: (username) => tokenRequest({ grant_type: 'password', client_id: 'argo-cli', username, password: passwords.get(username) ?? '' }),
     serviceAccountToken: (clientId) => tokenRequest(
       { grant_type: 'client_credentials' },
