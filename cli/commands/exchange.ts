@@ -205,3 +205,30 @@ export function diagnoseCommand(ctx: FailureContext): string {
   const source = ctx.subject.diagnoseSource;
   return source ? `${command} ${source}` : `${command} -   (with the same token on stdin)`;
 }
+
+/** `argo-sts kubectl credential`: the exec-credential form of exchange, named for kubeconfigs. */
+export const kubectlCredentialCommand: Command = {
+  name: 'kubectl credential',
+  summary: 'kubectl exec credential plugin: argo-sts exchange --format exec-credential, cached until near expiry',
+  help: `Usage: argo-sts kubectl credential --broker URL [--audience TARGET] [--namespace NS] [--scope S]... [token source]
+
+The same as "argo-sts exchange --format exec-credential" (see argo-sts exchange --help for every
+flag): prints a client.authentication.k8s.io/v1 ExecCredential and keeps it in
+$XDG_CACHE_HOME/argo-sts (0600) until shortly before it expires. In a kubeconfig:
+
+  users:
+    - name: argo-sts
+      user:
+        exec:
+          apiVersion: client.authentication.k8s.io/v1
+          interactiveMode: Never
+          command: argo-sts
+          args: [kubectl, credential, --broker, https://sts.example.com, --audience, argo-prod,
+                 --namespace, dev, --token-file, /home/me/.cache/oidc/id_token]`,
+  async run(args, io) {
+    if (args.some((a) => a === '--format' || a.startsWith('--format=') || a === '--json')) {
+      throw new UsageError('kubectl credential always prints an ExecCredential; use argo-sts exchange for other formats');
+    }
+    return exchangeCommand.run([...args, '--format', 'exec-credential'], io);
+  },
+};

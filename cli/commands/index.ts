@@ -4,10 +4,10 @@ import { audit } from './audit.ts';
 import { configCheck } from './config-check.ts';
 import { demo } from './demo.ts';
 import { diagnoseCommand } from './diagnose.ts';
-import { exchangeCommand } from './exchange.ts';
+import { exchangeCommand, kubectlCredentialCommand } from './exchange.ts';
 import { mcpCommand } from './mcp.ts';
 import { keysGenerate } from './keys-generate.ts';
 import { render } from './render.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, render, exchangeCommand, diagnoseCommand, mcpCommand, demo, audit];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, render, exchangeCommand, kubectlCredentialCommand, diagnoseCommand, mcpCommand, demo, audit];

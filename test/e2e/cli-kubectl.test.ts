@@ -1,5 +1,5 @@
 /**
- * `argo-sts exchange --format exec-credential` as kubectl's exec credential plugin, with the real
+ * `argo-sts kubectl credential` (exchange --format exec-credential) as kubectl's exec credential plugin, with the real
  * kubectl (client.authentication.k8s.io/v1) against a loopback stand-in for the Kubernetes API
  * server that authenticates bearer tokens the way kube-apiserver's JWT authenticator does for a
  * broker it trusts (signature from the issuer's JWKS, `iss`, `aud: kubernetes`, expiry) and
@@ -96,8 +96,8 @@ describe('kubectl with argo-sts as its exec credential plugin', () => {
             apiVersion: 'client.authentication.k8s.io/v1',
             interactiveMode: 'Never',
             command: process.execPath,
-            args: ['--disable-warning=ExperimentalWarning', join(REPO_ROOT, 'cli/argo-sts.ts'), 'exchange', '--broker', broker.url,
-              '--audience', 'argo-prod', '--namespace', 'ci', '--token-file', tokenFile, '--format', 'exec-credential'],
+            args: ['--disable-warning=ExperimentalWarning', join(REPO_ROOT, 'cli/argo-sts.ts'), 'kubectl', 'credential', '--broker', broker.url,
+              '--audience', 'argo-prod', '--namespace', 'ci', '--token-file', tokenFile],
             env: [{ name: 'XDG_CACHE_HOME', value: join(dir, 'cache') }],
           },
         },
