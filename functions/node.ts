@@ -11,6 +11,7 @@ import { createBroker } from '../shared/create-broker.ts';
 import { countIdpFetches } from '../shared/metrics.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { SigningKeyError } from '../shared/signing-keys.ts';
+import { TargetSetupError } from '../shared/targets/build-target-issuers.ts';
 import { loadNodeConfig } from './adapters/node-config.ts';
 import { msalEntraClientFactory } from './adapters/entra-msal.ts';
 import { fetchTrustingCa } from './adapters/node-ca-fetch.ts';
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   try {
     server = await startNodeServer({ config, host: process.env.HOST || '127.0.0.1', port });
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof SigningKeyError || (err as Error).message?.startsWith('secret ')) {
+    if (err instanceof ConfigError || err instanceof SigningKeyError || err instanceof TargetSetupError || (err as Error).message?.startsWith('secret ')) {
       process.stderr.write(`argo-sts: ${(err as Error).message}\n`);
       process.exit(2);
     }
