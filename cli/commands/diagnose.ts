@@ -9,7 +9,8 @@
  */
 import { diagnose as diagnoseRemote, StsRequestError, StsTransportError } from '../../client/index.ts';
 import { checkTitle } from '../../shared/check-catalogue.ts';
-import { type Diagnosis, type DiagnosisCheck, diagnose, diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose.ts';
+import { type Diagnosis, type DiagnosisCheck, diagnose } from '../../shared/diagnose.ts';
+import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose-offline.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { IssuerKeys } from '../../shared/issuer-keys.ts';
 import type { RawParameters } from '../../shared/token-request.ts';
