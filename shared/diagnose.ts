@@ -495,6 +495,7 @@ async function evaluateRequest(
   if (target === undefined) {
     out.push({ ...fail('target', 'ERR_REQUEST_MALFORMED', 'audience is required: name the target (several are configured)'), cause: causeById('target.omitted') });
   }
+  out.push(...requestOnlyFailures(config, out, target, request.scopes));
   if (decision.malformed) {
     const namespaces = nearest && config.policies.find((p) => p.id === nearest.policy)?.namespaces;
     out.push({
@@ -564,6 +565,28 @@ function annotateRequestFinding(
     return { ...f, cause: causeById(unknown ? 'scope.unknown' : 'scope.not-allowed'), facts: { expected: list(f.expected as string[] | undefined) } };
   }
   return f;
+}
+
+/**
+ * What is wrong with the request whoever presents it — an unknown target, an unknown scope — for
+ * the checks policy evaluation stopped before (it stops at the first failure, as /token does).
+ */
+function requestOnlyFailures(config: Config, out: readonly Annotated[], target: string | undefined, scopes: readonly string[] | undefined): Annotated[] {
+  const ran = (check: CheckId) => out.some((f) => f.check === check);
+  const extra: Annotated[] = [];
+  if (target !== undefined && !ran('target') && !config.targets.some((t) => t.name === target)) {
+    const names = config.targets.map((t) => t.name);
+    extra.push({
+      ...fail('target', 'ERR_TARGET_UNKNOWN', `unknown audience "${target}"`, { actual: target, expected: names }),
+      cause: causeById('target.unknown'),
+      facts: { actual: target, expected: names.map((n) => `\`${n}\``).join(', ') },
+    });
+  }
+  const unknown = scopes?.filter((s) => !config.scopes.has(s)) ?? [];
+  if (unknown.length > 0 && !ran('scope')) {
+    extra.push({ ...fail('scope', 'ERR_SCOPE_NOT_ALLOWED', `unknown scope ${unknown.map((s) => `"${s}"`).join(', ')}`, { actual: scopes }), cause: causeById('scope.unknown') });
+  }
+  return extra;
 }
 
 /** The failing clauses of the answering policy's nearest delegation rule for this actor. */

@@ -406,6 +406,13 @@ describe('policy, target, namespace and scope say what was asked and what is all
     expect(check(body, 'policy').message).toMatch(/^actor_token: the token expired 300 s ago/);
   });
 
+  it('also names an unknown target and an unknown scope when the identity matches no policy', async () => {
+    const body = await diagnose(h, { subject_token: await github.sign(githubClaims({ repository_owner: 'evil' })), audience: 'prod', scope: 'argo:admin' });
+    expect(failing(body)).toEqual(['policy', 'target', 'scope']);
+    expect(check(body, 'target')).toMatchObject({ cause: 'target.unknown', actual: 'prod', expected: ['argo-prod', 'argo-dev'] });
+    expect(check(body, 'scope')).toMatchObject({ cause: 'scope.unknown', actual: ['argo:admin'] });
+  });
+
   it('fails scope for an escalation, with what the policy allows', async () => {
     const body = await diagnose(h, { subject_token: await github.sign(githubClaims()), scope: 'argo:manage' });
     expect(failing(body)).toEqual(['scope']);
