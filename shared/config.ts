@@ -12,6 +12,7 @@ import { isLoopbackHost } from './loopback.ts';
 import { checkPolicySet, compileIdentityMatcher, runPolicyExamples } from './compile-policy.ts';
 import { checkIdpPreset } from './presets/index.ts';
 import { BUILT_IN_SCOPES } from './scopes.ts';
+import { parseSecretRef } from './secret-refs.ts';
 import { REDACTABLE_FIELDS } from './audit.ts';
 
 export const SIGNING_ALGORITHMS = [
@@ -37,7 +38,6 @@ export const LIMITS = {
   minTokenRequestSeconds: 600,
 } as const;
 
-const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|aws-secrets-manager:[^#\s]+(#[^\s]+)?)$/;
 const NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const NAMESPACE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SCOPE_NAME = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -51,7 +51,15 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
   return seconds;
 });
 
-const secretRef = z.string().regex(SECRET_REF, 'must be a secret reference: env:NAME, file:PATH or aws-secrets-manager:ID[#key]');
+/** Checked by the parser that resolves them (secret-refs.ts), so what loads is what resolves. */
+const secretRef = z.string().refine((value) => {
+  try {
+    parseSecretRef(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a secret reference: env:NAME, file:PATH or aws-secrets-manager:ID[#key]');
 
 function httpsUrl(what: string) {
   return z.string().superRefine((value, ctx) => {
