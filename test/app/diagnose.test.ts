@@ -2,6 +2,7 @@
  * POST /diagnose as a specification: for each failure class, real tokens from loopback IdPs,
  * the failing check, its numbers and its hint; then the disclosure rule and the HTTP contract.
  */
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECK_IDS } from '../../shared/errors.ts';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
@@ -508,6 +509,22 @@ describe('disclosure (diagnose.reveal)', () => {
     expect(policy.mismatches).toBeUndefined();
     expect(policy.hint).toBeUndefined();
     expect(JSON.stringify(body)).not.toContain('ci-main');
+  });
+});
+
+describe('hostile tokens', () => {
+  it('answers 200 with all eleven checks for any claim values a signed token can carry', async () => {
+    const value = fc.oneof(fc.jsonValue(), fc.constantFrom(NOW, NOW + 95, -1, 1e300, '', 'account', github.issuer, `${github.issuer}/`));
+    await fc.assert(
+      fc.asyncProperty(fc.record({ iss: value, sub: value, aud: value, exp: value, iat: value, nbf: value, scope: value }, { requiredKeys: [] }), fc.boolean(), async (claims, foreign) => {
+        const token = await github.sign(githubClaims(claims), { foreignKey: foreign });
+        const body = await diagnose(h, { subject_token: token });
+        expect(body.checks.map((c) => c.check)).toEqual([...CHECK_IDS]);
+        expect(['issue', 'deny']).toContain(body.verdict);
+      }),
+      { numRuns: 150 },
+    );
+    expect(h.errors.filter((e) => e.includes('unexpected error'))).toEqual([]);
   });
 });
 
