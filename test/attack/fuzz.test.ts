@@ -108,6 +108,22 @@ describe('fuzzing POST /token', () => {
     }), { numRuns: 250 });
   });
 
+  it('POST /diagnose with a mutated token answers 200 with a deny verdict, never a 5xx and never a token', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(tokenMutation, { minLength: 1, maxLength: 3 }), async (mutations) => {
+      const token = mutations.reduce(mutateToken, valid);
+      const res = await h.app.request('/diagnose', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ subject_token: token, audience: 'argo-prod' }).toString(),
+      });
+      const text = await res.text();
+      expect(res.status).toBeLessThan(500);
+      expect((JSON.parse(text) as Record<string, unknown>).access_token).toBeUndefined();
+      if (token.length > 40) expect(text).not.toContain(token);
+      if (res.status === 200 && decodedBytes(token) !== decodedBytes(valid)) expect(JSON.parse(text).verdict).toBe('deny');
+    }), { numRuns: 150 });
+  });
+
   it('arbitrary bodies and content types never yield a 5xx', async () => {
     const contentType = fc.constantFrom('application/x-www-form-urlencoded', 'application/json', 'application/json; charset=utf-8', 'text/plain', 'multipart/form-data; boundary=x', '');
     const body = fc.oneof(fc.string({ maxLength: 200 }), fc.json({ maxDepth: 3 }), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')));
