@@ -222,7 +222,8 @@ export async function runDemo(io: CliIo): Promise<number> {
     const db = new DatabaseSync(auditDb, { readOnly: true });
     try {
       const rows = db.prepare('SELECT time, endpoint, decision, idp, sub, actor, policy, namespace, scopes, ttl, check_id, request_reason FROM audit_events ORDER BY id').all() as Record<string, string | number | null>[];
-      p.line(`${rows.length} decisions in ${auditDb} (and as many JSON lines on stdout: ${auditLines.length}):`);
+      const stdoutEvents = auditLines.filter((line) => (JSON.parse(line) as { type?: string }).type === 'audit').length;
+      p.line(`${rows.length} decisions in ${auditDb} (and as many JSON lines on stdout: ${stdoutEvents}):`);
       for (const row of rows) {
         const who = `${row.sub ? `${row.idp}:${row.sub}` : '(token not verified)'}${row.actor ? ` via ${row.actor}` : ''}`;
         const what = row.decision === 'issued' ? `${row.namespace} ${row.scopes} ${row.ttl}s` : `check ${row.check_id}`;
