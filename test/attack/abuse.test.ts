@@ -181,3 +181,23 @@ describe('key id storms', () => {
     await idp.close();
   });
 });
+
+describe('an IdP outage', () => {
+  it('serves the last good keys for jwks_max_stale, then answers 503 rather than trust them forever', async () => {
+    const idp = await startLoopbackIdp();
+    const h = await attackHarness(attackConfig(idp, agents, `
+    jwks_max_stale: 2h`));
+    const exchangeAt = async (seconds: number) => {
+      h.setNow(seconds);
+      return (await h.exchange({ subject_token: await idp.sign(githubClaims(idp, { iat: seconds, nbf: seconds, exp: seconds + 300 })), audience: 'argo-prod' })).status;
+    };
+    expect(await exchangeAt(NOW)).toBe(200);
+    idp.setDown(true);
+    expect(await exchangeAt(NOW + 3600)).toBe(200); // refresh due, IdP down: stale keys serve
+    expect(await exchangeAt(NOW + 2 * 3600 - 60)).toBe(200);
+    expect(await exchangeAt(NOW + 2 * 3600 + 60)).toBe(503); // past the stale window
+    idp.setDown(false);
+    expect(await exchangeAt(NOW + 2 * 3600 + 120)).toBe(200); // backoff over: refetched
+    await idp.close();
+  });
+});
