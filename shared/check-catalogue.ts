@@ -224,6 +224,8 @@ export const CHECK_CATALOGUE: readonly CheckEntry[] = [
         `\`${or(f.actual, '<audience>')}\` is not a target. Targets: ${or(f.expected, '<target names>')}. The \`audience\` parameter takes a target's name, not a cluster URL.`, { codes: ['ERR_TARGET_UNKNOWN'], discloses: true }),
       cause('target.not-allowed', 'No matching policy allows this target', (f) =>
         `The policies matching the token allow: ${or(f.expected, '<targets>')}.`, { codes: ['ERR_TARGET_NOT_ALLOWED'], discloses: true }),
+      cause('target.entra-refused', 'Entra ID refused the on-behalf-of exchange', () =>
+        'For `entra-obo` targets the subject token is the assertion Entra exchanges for an AKS token. The AADSTS code in the description says why: `AADSTS500133` the token expired at Entra (which has no leeway: get a fresh one), `AADSTS50013` its audience is not the broker\'s app, `AADSTS65001` nobody consented to the AKS permission (an admin grants it on the app registration, infra/entra/README.md), `AADSTS50076`/`AADSTS50079` conditional access wants MFA: sign in again interactively.', { codes: ['ERR_UPSTREAM_REFUSED'] }),
       cause('target.argo', 'Using the minted token with Argo', () => ARGO_CLIENT_MODE),
     ],
   },
