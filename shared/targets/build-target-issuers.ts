@@ -45,12 +45,18 @@ export async function buildTargetIssuers(config: Config, keys: SigningKeys, port
   };
 }
 
-async function tokenRequestConnection(target: Extract<TargetConfig, { kind: 'kubernetes-tokenrequest' }>, ports: TargetPorts): Promise<TokenRequestConnection> {
+async function readBearerToken(target: Extract<TargetConfig, { kind: 'kubernetes-tokenrequest' }>, ports: TargetPorts): Promise<string> {
   const bearerToken = (await ports.resolveSecret(target.credentials)).trim();
   if (bearerToken === '' || /\s/.test(bearerToken)) {
     throw new TargetSetupError(`targets: "${target.name}".credentials does not hold a bearer token`);
   }
-  if (target.ca === undefined) return { fetch: ports.fetch, bearerToken };
+  return bearerToken;
+}
+
+async function tokenRequestConnection(target: Extract<TargetConfig, { kind: 'kubernetes-tokenrequest' }>, ports: TargetPorts): Promise<TokenRequestConnection> {
+  const bearerToken = await readBearerToken(target, ports);
+  const reloadBearerToken = () => readBearerToken(target, ports);
+  if (target.ca === undefined) return { fetch: ports.fetch, bearerToken, reloadBearerToken };
   if (!ports.fetchTrustingCa) {
     throw new TargetSetupError(
       `targets: "${target.name}".ca cannot be used on this runtime (Workers' fetch trusts public CAs only): ` +
@@ -59,5 +65,5 @@ async function tokenRequestConnection(target: Extract<TargetConfig, { kind: 'kub
   }
   const pem = await ports.resolveSecret(target.ca);
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new TargetSetupError(`targets: "${target.name}".ca is not a PEM certificate bundle`);
-  return { fetch: ports.fetchTrustingCa(pem), bearerToken };
+  return { fetch: ports.fetchTrustingCa(pem), bearerToken, reloadBearerToken };
 }

@@ -25,9 +25,14 @@ export const TOKENREQUEST_LIMITS = { timeoutMs: 5_000, maxResponseBytes: 64 * 10
 export interface TokenRequestConnection {
   /** fetch that trusts the cluster's CA (Node with `ca:`), else the runtime's fetch. */
   readonly fetch: FetchLike;
-  /** The broker's own bearer token for this cluster. */
+  /** The broker's own bearer token for this cluster, as resolved at start-up. */
   readonly bearerToken: string;
+  /** Resolves the credentials reference again (after a 401: the token may have been rotated). */
+  readonly reloadBearerToken?: (() => Promise<string>) | undefined;
 }
+
+/** After a 401, the credentials are re-read at most this often per target. */
+export const CREDENTIAL_RELOAD_COOLDOWN_SECONDS = 30;
 
 export function buildTokenRequest(target: TokenRequestTarget, input: { namespace: string; serviceAccount: string; ttl: number; bearerToken: string }): { url: string; init: RequestInit } {
   const base = target.api_server.replace(/\/+$/, '');
@@ -124,6 +129,19 @@ export function kubernetesTokenRequestIssuer(
   connections: ReadonlyMap<string, TokenRequestConnection>,
   warn: (message: string) => void,
 ): TargetIssuer {
+  /** Per target: the bearer token in use and when it was last re-read (resolved values only). */
+  const tokens = new Map<string, { value: string; reloadedAt: number }>();
+
+  async function send(target: TokenRequestTarget, connection: TokenRequestConnection, bearerToken: string, input: { namespace: string; serviceAccount: string; ttl: number }): Promise<Response> {
+    const { url, init } = buildTokenRequest(target, { ...input, bearerToken });
+    try {
+      return await connection.fetch(url, init);
+    } catch (err) {
+      warn(`argo-sts: target "${target.name}": the API server is unreachable: ${err instanceof Error ? err.name : 'error'}`);
+      throw new StsError('ERR_UPSTREAM_UNAVAILABLE', 'the cluster cannot be reached; try again later', { cause: err });
+    }
+  }
+
   return {
     async issue(request) {
       const { target } = request;
@@ -131,13 +149,23 @@ export function kubernetesTokenRequestIssuer(
       const connection = connections.get(target.name);
       const serviceAccount = request.policy.service_account;
       if (!connection || !serviceAccount) throw new TypeError(`target ${target.name}: no connection or service_account (config.ts guarantees both)`);
-      const { url, init } = buildTokenRequest(target, { namespace: request.namespace, serviceAccount, ttl: request.ttl, bearerToken: connection.bearerToken });
-      let response: Response;
-      try {
-        response = await connection.fetch(url, init);
-      } catch (err) {
-        warn(`argo-sts: target "${target.name}": the API server is unreachable: ${err instanceof Error ? err.name : 'error'}`);
-        throw new StsError('ERR_UPSTREAM_UNAVAILABLE', 'the cluster cannot be reached; try again later', { cause: err });
+      const input = { namespace: request.namespace, serviceAccount, ttl: request.ttl };
+      const current = tokens.get(target.name) ?? { value: connection.bearerToken, reloadedAt: Number.NEGATIVE_INFINITY };
+      let response = await send(target, connection, current.value, input);
+      // A rotated broker credential: re-read the reference once (rate-limited) and retry with it.
+      if (response.status === 401 && connection.reloadBearerToken && request.now - current.reloadedAt >= CREDENTIAL_RELOAD_COOLDOWN_SECONDS) {
+        let reloaded: string | undefined;
+        try {
+          reloaded = await connection.reloadBearerToken();
+        } catch (err) {
+          warn(`argo-sts: target "${target.name}": re-reading credentials after a 401 failed: ${err instanceof Error ? err.message : 'error'}`);
+        }
+        tokens.set(target.name, { value: reloaded ?? current.value, reloadedAt: request.now });
+        if (reloaded !== undefined && reloaded !== current.value) {
+          await response.body?.cancel().catch(() => {});
+          warn(`argo-sts: target "${target.name}": the API server refused the broker's credential; retrying with the re-read one`);
+          response = await send(target, connection, reloaded, input);
+        }
       }
       return processTokenRequestResponse(response, { target, namespace: request.namespace, serviceAccount, now: request.now, warn });
     },
