@@ -15,16 +15,14 @@ import { fetchTrustingCa } from '../../functions/adapters/node-ca-fetch.ts';
 import { ConfigError, parseConfigText } from '../../shared/config.ts';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildTargetIssuers, TargetSetupError } from '../../shared/targets/build-target-issuers.ts';
-import { AKS_SERVER_APP, type FakeEntra, startFakeEntra } from '../fakes/entra.ts';
+import { AKS_SERVER_APP, FAKE_TENANT, type FakeEntra, startFakeEntra } from '../fakes/entra.ts';
 import { type FakeKubernetes, reviewToken, startFakeKubernetes } from '../fakes/kubernetes-api.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 const CLUSTER_TOKEN = 'broker-narrow-token';
-const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
-const CLIENT_ID = '3c1d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f';
-const CLIENT_SECRET = 'entra-client-secret-value';
+const { tenantId: TENANT, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = FAKE_TENANT;
 
 let github: LoopbackIdp;
 let k8s: FakeKubernetes;

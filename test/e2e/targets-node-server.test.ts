@@ -10,14 +10,12 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../fakes/aws-secrets-manager.ts';
-import { AKS_SERVER_APP, type FakeEntra, startFakeEntra } from '../fakes/entra.ts';
+import { AKS_SERVER_APP, FAKE_TENANT, type FakeEntra, startFakeEntra } from '../fakes/entra.ts';
 import { type FakeKubernetes, reviewToken, startFakeKubernetes } from '../fakes/kubernetes-api.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { type SpawnedServer, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
 
-const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
-const CLIENT_ID = '3c1d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f';
-const CLIENT_SECRET = 'entra-client-secret-value';
+const { tenantId: TENANT, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = FAKE_TENANT;
 const CLUSTER_TOKEN = 'broker-narrow-token';
 
 let dir: string;

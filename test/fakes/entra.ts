@@ -24,6 +24,13 @@ import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 
 export const AKS_SERVER_APP = '6dae42f8-4368-4678-94ff-3960e28e3630';
 
+/** The tenant and app registration the tests use (the shapes of real GUIDs, not real ones). */
+export const FAKE_TENANT = {
+  tenantId: '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b',
+  clientId: '3c1d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f',
+  clientSecret: 'entra-client-secret-value',
+} as const;
+
 export interface FakeEntraOptions {
   readonly tenantId: string;
   /** The broker's app registration. */

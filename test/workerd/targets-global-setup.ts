@@ -7,7 +7,7 @@
 import type { TestProject } from 'vitest/node';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { startFakeSecretsManager } from '../fakes/aws-secrets-manager.ts';
-import { startFakeEntra } from '../fakes/entra.ts';
+import { FAKE_TENANT, startFakeEntra } from '../fakes/entra.ts';
 import { startFakeKubernetes } from '../fakes/kubernetes-api.ts';
 import { startLoopbackIdp } from '../support/loopback-idp.ts';
 
@@ -26,9 +26,7 @@ declare module 'vitest' {
   }
 }
 
-const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
-const CLIENT_ID = '3c1d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f';
-const CLIENT_SECRET = 'entra-client-secret-value';
+const { tenantId: TENANT, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = FAKE_TENANT;
 export const WORKERD_CLUSTER_TOKEN = 'broker-narrow-token';
 
 export default async function setup(project: TestProject) {
