@@ -2,9 +2,13 @@
  * Signing keys from AWS Secrets Manager (a loopback fake speaking the service's protocol),
  * rotated current → previous → gone while a verifier checks every live token continuously.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLocalJWKSet, type JWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeSecretStore } from '../../functions/adapters/node-secrets.ts';
+import { SigningKeyRing } from '../../shared/signing-key-ring.ts';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../fakes/aws-secrets-manager.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
@@ -148,6 +152,32 @@ describe('signing keys in AWS Secrets Manager', () => {
     await h.broker.signingKeys.maintain?.((T0 + 332) * 1000);
     expect(h.broker.signingKeys.kid).toBe(k2.kid);
     expect(h.broker.signingKeys.health?.().status).toBe('ok');
+  });
+
+  it('re-reads a file: key set and keeps a key dropped from it published until its tokens expired', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'argo-sts-keys-'));
+    try {
+      const path = join(dir, 'keys.json');
+      const k1 = (await generatePrivateJwks('ES256')).keys[0]!;
+      const k2 = (await generatePrivateJwks('ES256')).keys[0]!;
+      writeFileSync(path, JSON.stringify({ keys: [k1] }));
+      const h = await buildHarness(config().replace(`"aws-secrets-manager:${SECRET}"`, `"file:${path}"`), { now: T0, secrets: nodeSecretStore({}) });
+      writeFileSync(path, JSON.stringify({ keys: [k2] })); // the mounted Secret changes
+      h.setNow(T0 + 300);
+      await h.broker.signingKeys.maintain?.((T0 + 300) * 1000);
+      expect(h.broker.signingKeys.kid).toBe(k2.kid);
+      expect(await publishedKids(h)).toEqual([k2.kid, k1.kid]);
+      // K1 was last seen at start-up (T0); it stays 15 min max_ttl + 60 s leeway + one 5-minute
+      // refresh interval = 1260 s after that, and not a second longer.
+      h.setNow(T0 + 1260);
+      await h.broker.signingKeys.maintain?.((T0 + 1260) * 1000);
+      expect(await publishedKids(h)).toEqual([k2.kid, k1.kid]);
+      h.setNow(T0 + 1261);
+      await (h.broker.signingKeys as SigningKeyRing).refresh();
+      expect(await publishedKids(h)).toEqual([k2.kid]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start when the secret cannot be read, naming the secret and the AWS error', async () => {
