@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, type JWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeSecretStore } from '../../functions/adapters/node-secrets.ts';
-import { SigningKeyRing } from '../../shared/signing-key-ring.ts';
+import { MAX_PUBLISHED, SigningKeyRing } from '../../shared/signing-key-ring.ts';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../fakes/aws-secrets-manager.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
@@ -178,6 +178,22 @@ describe('signing keys in AWS Secrets Manager', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('publishes at most 16 keys when a rotation job runs away, dropping the longest retired first', async () => {
+    const secret = `${SECRET}-runaway`;
+    const first = await newKeySet();
+    aws.put(secret, first.text);
+    const h = await buildHarness(config().replace(SECRET, secret), { now: T0, secrets: nodeSecretStore(aws.env) });
+    for (let i = 1; i <= 20; i++) {
+      aws.put(secret, (await newKeySet()).text);
+      h.setNow(T0 + i * 10);
+      await (h.broker.signingKeys as SigningKeyRing).refresh(); // faster than tokens expire
+    }
+    const kids = await publishedKids(h);
+    expect(kids).toHaveLength(MAX_PUBLISHED);
+    expect(kids).not.toContain(first.kid);
+    expect(h.errors.join('\n')).toMatch(/more than 16 keys; stopped publishing retired kid/);
   });
 
   it('refuses to start when the secret cannot be read, naming the secret and the AWS error', async () => {
