@@ -2,6 +2,7 @@
  * Builds the real Hono app around a real broker (real config parsing, real key import, real
  * JWKS fetches to loopback IdPs) with a frozen clock and captured stdout lines.
  */
+import { msalEntraClientFactory } from '../../functions/adapters/entra-msal.ts';
 import { createApp } from '../../functions/app.ts';
 import type { AuditSink } from '../../shared/audit.ts';
 import { parseConfigText } from '../../shared/config.ts';
@@ -40,6 +41,8 @@ export async function buildHarness(configYaml: string, options: { now: number; e
     warn: (message) => errors.push(message),
     auditSink: options.auditSink,
     shareInFlight: true,
+    // Entra targets get the real MSAL client, as on Node (MSAL itself loads only when used).
+    entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     ...options.ports,
   });
   const app = createApp({
