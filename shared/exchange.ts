@@ -147,8 +147,9 @@ export async function exchangeToken(
       act: event.actor ? { sub: event.actor } : undefined,
     });
 
-    // The issuer may shorten the lifetime (TokenRequest, Entra): the audit records the real one.
-    Object.assign(event, { decision: 'issued', jti, ttl: issued.expiresIn, latency_ms: broker.clock() - started });
+    // The issuer may shorten the lifetime (TokenRequest, Entra): the audit records the real one,
+    // and the issued token's own jti where it has one (a ServiceAccount token's, as in the cluster's audit log).
+    Object.assign(event, { decision: 'issued', jti: issued.jti ?? jti, ttl: issued.expiresIn, latency_ms: broker.clock() - started });
     // Durable first: if this throws, the token is dropped and the client gets 503.
     await broker.audit.record(event);
     return {

@@ -35,6 +35,8 @@ export interface IssuedCredential {
   readonly token: string;
   /** Seconds the credential is valid from `now`, as its issuer reports it. */
   readonly expiresIn: number;
+  /** The credential's own `jti` when it has one (ServiceAccount tokens do); else the exchange's is audited. */
+  readonly jti?: string | undefined;
 }
 
 export interface TargetIssuer {

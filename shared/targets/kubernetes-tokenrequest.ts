@@ -11,6 +11,7 @@
  *
  * Split as request building / response processing so each is testable on its own.
  */
+import { decodeJwt } from 'jose';
 import type { TargetConfig } from '../config.ts';
 import { StsError } from '../errors.ts';
 import { type FetchLike, readCapped } from '../issuer-keys.ts';
@@ -90,7 +91,7 @@ export async function processTokenRequestResponse(response: Response, ctx: Conte
     }
     const expiresIn = Math.floor(expiry / 1000) - ctx.now;
     if (expiresIn <= 0) throw new StsError('ERR_UPSTREAM_UNAVAILABLE', 'the cluster issued a token that has already expired (check its clock)');
-    return { token, expiresIn };
+    return { token, expiresIn, jti: tokenJti(token) };
   }
   const reason = statusReason(text);
   switch (status) {
@@ -112,6 +113,19 @@ export async function processTokenRequestResponse(response: Response, ctx: Conte
     default:
       ctx.warn(`argo-sts: target "${ctx.target.name}": TokenRequest for ${where} answered ${status} ${reason}`);
       throw new StsError('ERR_UPSTREAM_UNAVAILABLE', `the cluster could not issue a token (HTTP ${status}); try again later`);
+  }
+}
+
+/**
+ * The `jti` of a ServiceAccount token (Kubernetes 1.29+ sets one and logs it as the credential id
+ * in its audit events), read without verification: it only labels the audit record.
+ */
+function tokenJti(token: string): string | undefined {
+  try {
+    const jti = (decodeJwt(token) as { jti?: unknown }).jti;
+    return typeof jti === 'string' && jti.length <= 128 ? jti : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -116,7 +116,7 @@ describe('kubernetes-tokenrequest', () => {
     expect(call.body).toEqual({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['https://argo.example.com'], expirationSeconds: 600 } });
     const review = await reviewToken(k8s.url, CLUSTER_TOKEN, out.access_token, ['https://argo.example.com']);
     expect(review).toMatchObject({ authenticated: true, user: { username: 'system:serviceaccount:ci:argo-submitter' } });
-    expect(h.audits().at(-1)).toMatchObject({ decision: 'issued', target: 'argo-legacy', ttl: 600 });
+    expect(h.audits().at(-1)).toMatchObject({ decision: 'issued', target: 'argo-legacy', ttl: 600, jti: decodeJwt(out.access_token).jti });
   });
 
   it('reports the lifetime the API server granted when it shortens the request', async () => {
