@@ -10,6 +10,7 @@ export const keysGenerate: Command = {
 
 Prints a private JWK Set (one key, with kid = its RFC 7638 thumbprint) on stdout. Store it as a
 secret (ARGO_STS_SIGNING_KEYS, a file, or AWS Secrets Manager) and point signing.keys at it.
+To rotate, stage the new set AWSPENDING, then AWSCURRENT: see docs/key-rotation.md.
   --alg ALG   ${SIGNING_ALGORITHMS.join(', ')} (default ES256)`,
   async run(args, io) {
     const flags = parseFlags(args, { alg: 'string' });
