@@ -15,6 +15,7 @@ import { TargetSetupError } from '../shared/targets/build-target-issuers.ts';
 import { loadNodeConfig } from './adapters/node-config.ts';
 import { msalEntraClientFactory } from './adapters/entra-msal.ts';
 import { fetchTrustingCa } from './adapters/node-ca-fetch.ts';
+import { nodeCryptoPort } from './adapters/node-crypto-port.ts';
 import { nodeSecretStore } from './adapters/node-secrets.ts';
 import { createApp } from './app.ts';
 import { createPrometheusMetrics, metricsRoutes } from './routes/metrics.ts';
@@ -59,6 +60,8 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     shareInFlight: true,
     fetchTrustingCa,
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
+    // node:crypto for verify/sign/hash; ARGO_STS_CRYPTO=webcrypto keeps WebCrypto (bench A/B, fallback).
+    crypto: env.ARGO_STS_CRYPTO === 'webcrypto' ? undefined : nodeCryptoPort,
   });
   const app = createApp({
     broker: async () => {

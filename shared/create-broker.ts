@@ -5,6 +5,7 @@
 import { AuditLog, type AuditObserver, type LineWriter } from './audit-log.ts';
 import type { AuditSink } from './audit.ts';
 import type { Config } from './config.ts';
+import { type CryptoPort, webCryptoPort } from './crypto-port.ts';
 import type { Broker } from './exchange.ts';
 import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -39,6 +40,8 @@ export interface BrokerPorts {
   readonly fetchTrustingCa?: TargetPorts['fetchTrustingCa'];
   /** An MSAL client per Entra target (functions/adapters/entra-msal.ts). */
   readonly entraClient?: TargetPorts['entraClient'];
+  /** Verify, sign and hash on the hot path: node:crypto on Node; WebCrypto (the default) on Workers. */
+  readonly crypto?: CryptoPort | undefined;
 }
 
 export async function createBroker(config: Config, ports: BrokerPorts): Promise<Broker> {
@@ -71,10 +74,11 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
+    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
     audit: new AuditLog(ports.writeLine, ports.auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
     clock: ports.clock,
+    crypto: ports.crypto ?? webCryptoPort,
   };
 }

@@ -4,9 +4,10 @@
  * token is returned only after its audit record is durable.
  */
 import type { AuditEvent } from './audit.ts';
-import { contextClaims, sha256Hex } from './audit.ts';
+import { contextClaims } from './audit.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Config } from './config.ts';
+import type { CryptoPort } from './crypto-port.ts';
 import { StsError } from './errors.ts';
 import { evaluatePolicy, grantedTtl } from './evaluate-policy.ts';
 import { findingError, firstFailure } from './findings.ts';
@@ -33,6 +34,8 @@ export interface Broker {
   readonly replayCache: ReplayCache;
   /** Milliseconds since the epoch. */
   readonly clock: () => number;
+  /** Verify, sign and hash on the hot path (shared/crypto-port.ts). */
+  readonly crypto: CryptoPort;
 }
 
 export interface RequestContext {
@@ -82,7 +85,7 @@ export async function exchangeToken(
   };
   try {
     const request = parseTokenRequest(await readParameters());
-    event.subject_token_sha256 = await sha256Hex(request.subjectToken);
+    event.subject_token_sha256 = await broker.crypto.sha256Hex(request.subjectToken);
     event.target = request.audience;
     event.namespace = request.namespace;
     event.scopes = request.scopes;

@@ -8,6 +8,7 @@
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { IdpConfig } from './config.ts';
+import { type CryptoPort, webCryptoPort } from './crypto-port.ts';
 import { StsError } from './errors.ts';
 import { isLoopbackHost } from './loopback.ts';
 
@@ -59,6 +60,8 @@ export interface IssuerKeysOptions {
    * promise created by one request's I/O cannot be awaited from another request.
    */
   shareInFlight: boolean;
+  /** Checks signatures with these keys: node:crypto on Node, WebCrypto (the default) on Workers. */
+  crypto?: CryptoPort | undefined;
 }
 
 export type RefreshOutcome = 'refreshed' | 'cooldown' | 'failed';
@@ -69,6 +72,10 @@ export class IssuerKeys {
 
   constructor(options: IssuerKeysOptions) {
     this.#options = options;
+  }
+
+  get crypto(): CryptoPort {
+    return this.#options.crypto ?? webCryptoPort;
   }
 
   /** Keys for an issuer: cached when fresh enough; refetched when stale; stale keys when the IdP is down. */

@@ -7,7 +7,7 @@
  * characters come only from `>`, `?`, `~`, DEL and non-ASCII bytes, so each is written as a
  * `\uXXXX` escape — the same JSON value, decoded identically under both alphabets.
  */
-import { CompactSign } from 'jose';
+import { type CryptoPort, signCompactJws, webCryptoPort } from './crypto-port.ts';
 import type { SigningKeys } from './signing-keys.ts';
 
 export interface MintInput {
@@ -32,7 +32,8 @@ export interface MintedToken {
   readonly expiresAt: number;
 }
 
-export async function mintToken(keys: SigningKeys, input: MintInput): Promise<MintedToken> {
+/** `cryptoPort` signs: node:crypto on Node, WebCrypto (the default) on Workers. */
+export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort: CryptoPort = webCryptoPort): Promise<MintedToken> {
   const claims: Record<string, unknown> = {
     iss: input.issuer,
     sub: input.subject,
@@ -49,9 +50,7 @@ export async function mintToken(keys: SigningKeys, input: MintInput): Promise<Mi
   if (input.email !== undefined) claims.email = input.email;
   if (input.act !== undefined) claims.act = input.act;
   const payload = new TextEncoder().encode(serializeClaims(claims));
-  const token = await new CompactSign(payload)
-    .setProtectedHeader({ alg: keys.alg, kid: keys.kid, typ: 'JWT' })
-    .sign(keys.privateKey);
+  const token = await signCompactJws({ alg: keys.alg, kid: keys.kid, typ: 'JWT' }, payload, keys.privateKey, cryptoPort);
   return { token, claims, expiresAt: input.now + input.ttl };
 }
 

@@ -7,8 +7,9 @@
  * Time rules are ours, with `now` passed in: valid while `now < exp + L`, from `now >= nbf - L`,
  * and only if `iat <= now + L` (jose checks `iat` only with maxTokenAge, so it is done here).
  */
-import { compactVerify, decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
 import { VERIFY_ALGORITHMS, type IdpConfig } from './config.ts';
+import { verifyCompactJws } from './crypto-port.ts';
 import { fail, type Finding, firstFailure, pass } from './findings.ts';
 import { CHECK_IDS } from './errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
@@ -146,10 +147,10 @@ export async function checkSignature(raw: string, header: ProtectedHeaderParamet
   } catch {
     return fail('signature', 'ERR_KEYS_UNAVAILABLE', "the issuer's signing keys cannot be fetched and none are cached; try again later", { actual });
   }
-  const verifyOptions = { algorithms: [...algorithms] };
   for (let attempt = 0; ; attempt++) {
     try {
-      await compactVerify(raw, cached.resolver, verifyOptions);
+      // jose picks the key (kid, kty, alg, use); the port checks the signature (node:crypto on Node).
+      await verifyCompactJws(raw, header, cached.resolver, keys.crypto);
       return pass('signature', `signature verified with key ${header.kid ?? '(no kid)'}`, { actual });
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey && attempt === 0) {

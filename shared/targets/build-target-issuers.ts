@@ -4,6 +4,7 @@
  * what only it can make (a fetch that trusts a private CA; an MSAL client).
  */
 import type { Config, TargetConfig } from '../config.ts';
+import type { CryptoPort } from '../crypto-port.ts';
 import type { FetchLike } from '../issuer-keys.ts';
 import type { SigningKeys } from '../signing-keys.ts';
 import { type EntraTarget, type EntraTokenClient, entraIssuer } from './entra.ts';
@@ -19,6 +20,8 @@ export interface TargetPorts {
   readonly fetchTrustingCa?: ((caPem: string) => FetchLike) | undefined;
   /** An MSAL ConfidentialClientApplication for an Entra target (functions/adapters/entra-msal.ts). */
   readonly entraClient?: ((target: EntraTarget, clientSecret: string) => EntraTokenClient) | undefined;
+  /** Signs kubernetes-oidc credentials: node:crypto on Node; WebCrypto when absent. */
+  readonly crypto?: CryptoPort | undefined;
 }
 
 export class TargetSetupError extends Error {
@@ -38,7 +41,7 @@ export async function buildTargetIssuers(config: Config, keys: SigningKeys, port
   }
   const entra = entraIssuer(entraClients, ports.warn);
   return {
-    'kubernetes-oidc': kubernetesOidcIssuer(config.issuer, keys),
+    'kubernetes-oidc': kubernetesOidcIssuer(config.issuer, keys, ports.crypto),
     'kubernetes-tokenrequest': kubernetesTokenRequestIssuer(connections, ports.warn),
     'entra-obo': entra,
     'entra-client-credentials': entra,

@@ -1,9 +1,10 @@
 /** `kubernetes-oidc`: the broker signs the credential itself; the cluster trusts argo-sts as a JWT issuer. */
+import type { CryptoPort } from '../crypto-port.ts';
 import { mintToken } from '../mint-token.ts';
 import type { SigningKeys } from '../signing-keys.ts';
 import type { TargetIssuer } from './issue-credential.ts';
 
-export function kubernetesOidcIssuer(issuer: string, keys: SigningKeys): TargetIssuer {
+export function kubernetesOidcIssuer(issuer: string, keys: SigningKeys, cryptoPort?: CryptoPort): TargetIssuer {
   return {
     async issue(request) {
       if (request.target.kind !== 'kubernetes-oidc') throw new TypeError(`kubernetes-oidc issuer given a ${request.target.kind} target`);
@@ -20,7 +21,7 @@ export function kubernetesOidcIssuer(issuer: string, keys: SigningKeys): TargetI
         preferredUsername: request.preferredUsername,
         email: request.email,
         act: request.act,
-      });
+      }, cryptoPort);
       return { token: minted.token, expiresIn: minted.expiresAt - request.now };
     },
   };
