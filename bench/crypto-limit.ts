@@ -3,7 +3,9 @@
  * ES256 sign of a real minted payload (both taken from the running broker, so the sizes are the
  * exchange's own), with node:crypto (synchronous) and with jose on WebCrypto — sequentially, and
  * with many calls in flight, since WebCrypto's calls are asynchronous jobs. Each loop is bounded
- * by time and by count. Run as its own process (pinned to the server's core by bench/run.ts):
+ * by time and by count, and runs in several rounds interleaved with the others so that noise from
+ * the host hits every loop alike; the median round counts. Run as its own process (pinned to the
+ * server's core by bench/run.ts):
  *
  *   node bench/crypto-limit.ts '<LimitInput as JSON>'
  */
@@ -17,6 +19,8 @@ export interface LimitInput {
   readonly publicJwk: JWK;
   /** A minted token's payload (JSON text), re-signed here with a fresh ES256 key. */
   readonly mintedPayload: string;
+  /** Each loop runs this many times, interleaved with the others; the median counts. */
+  readonly rounds: number;
   readonly secondsPerLoop: number;
 }
 
@@ -27,10 +31,15 @@ export interface OpRates {
   readonly pairPerSecond: number;
 }
 
-export interface LimitResult {
+interface LimitRates {
   readonly nodeCrypto: OpRates;
   readonly joseSequential: OpRates;
   readonly joseConcurrent: OpRates & { readonly inFlight: number };
+}
+
+/** Rates per second of wall time, and the same per CPU-second of the measuring process. */
+export interface LimitResult extends LimitRates {
+  readonly perCpuSecond: LimitRates;
   readonly subjectTokenBytes: number;
   readonly mintedTokenBytes: number;
 }
@@ -47,20 +56,38 @@ function pair(verifyPerSecond: number, signPerSecond: number): OpRates {
   };
 }
 
-function loopSync(seconds: number, op: () => void): number {
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Operations per second of wall time and per CPU-second of this process (all its threads). */
+interface Rate {
+  readonly wall: number;
+  readonly cpu: number;
+}
+
+function rate(n: number, startWall: number, startCpu: NodeJS.CpuUsage): Rate {
+  const cpu = process.cpuUsage(startCpu);
+  return { wall: n / ((performance.now() - startWall) / 1000), cpu: n / ((cpu.user + cpu.system) / 1e6) };
+}
+
+function loopSync(seconds: number, op: () => void): Rate {
   const end = performance.now() + seconds * 1000;
   const start = performance.now();
+  const startCpu = process.cpuUsage();
   let n = 0;
   while (n < MAX_OPS_PER_LOOP && (n % 64 !== 0 || performance.now() < end)) {
     op();
     n++;
   }
-  return n / ((performance.now() - start) / 1000);
+  return rate(n, start, startCpu);
 }
 
-async function loopAsync(seconds: number, inFlight: number, op: () => Promise<unknown>): Promise<number> {
+async function loopAsync(seconds: number, inFlight: number, op: () => Promise<unknown>): Promise<Rate> {
   const end = performance.now() + seconds * 1000;
   const start = performance.now();
+  const startCpu = process.cpuUsage();
   let n = 0;
   const lane = async () => {
     while (n < MAX_OPS_PER_LOOP && performance.now() < end) {
@@ -69,7 +96,7 @@ async function loopAsync(seconds: number, inFlight: number, op: () => Promise<un
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
-  return n / ((performance.now() - start) / 1000);
+  return rate(n, start, startCpu);
 }
 
 export async function measureLimit(input: LimitInput): Promise<LimitResult> {
@@ -81,35 +108,45 @@ export async function measureLimit(input: LimitInput): Promise<LimitResult> {
   // node:crypto: what a JWS costs at the bottom — base64url and one synchronous OpenSSL call.
   const rsaPublic: KeyObject = createPublicKey({ key: input.publicJwk, format: 'jwk' });
   const { privateKey: ecPrivate } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const nodeVerify = loopSync(s, () => {
+  const nodeVerify = () => {
     const signature = Buffer.from(subjectToken.slice(dot + 1), 'base64url');
     if (!verify('sha256', Buffer.from(subjectToken.slice(0, dot)), rsaPublic, signature)) throw new Error('limit: verify failed');
-  });
+  };
   const encodedHeader = Buffer.from(header).toString('base64url');
   let mintedTokenBytes = 0;
-  const nodeSign = loopSync(s, () => {
+  const nodeSign = () => {
     const input = `${encodedHeader}.${Buffer.from(payloadBytes).toString('base64url')}`;
     const sig = sign('sha256', Buffer.from(input), { key: ecPrivate, dsaEncoding: 'ieee-p1363' }).toString('base64url');
     mintedTokenBytes = input.length + 1 + sig.length;
-  });
+  };
 
   // jose on WebCrypto, keys imported once (as the broker does).
   const rsaKey = await importJWK({ ...input.publicJwk, alg: 'RS256' }, 'RS256');
   const ecKey = await importJWK({ ...ecPrivate.export({ format: 'jwk' }), alg: 'ES256' } as JWK, 'ES256');
   const joseVerify = () => compactVerify(subjectToken, rsaKey, { algorithms: ['RS256'] });
   const joseSign = () => new CompactSign(payloadBytes).setProtectedHeader({ alg: 'ES256', kid: 'bench-limit-key-0123456789abcdef0123456789abcdef', typ: 'JWT' }).sign(ecKey);
-  const seqVerify = await loopAsync(s, 1, joseVerify);
-  const seqSign = await loopAsync(s, 1, joseSign);
-  const conVerify = await loopAsync(s, IN_FLIGHT, joseVerify);
-  const conSign = await loopAsync(s, IN_FLIGHT, joseSign);
 
-  return {
-    nodeCrypto: pair(nodeVerify, nodeSign),
-    joseSequential: pair(seqVerify, seqSign),
-    joseConcurrent: { ...pair(conVerify, conSign), inFlight: IN_FLIGHT },
-    subjectTokenBytes: subjectToken.length,
-    mintedTokenBytes,
+  const loops = {
+    nodeVerify: () => loopSync(s, nodeVerify),
+    nodeSign: () => loopSync(s, nodeSign),
+    seqVerify: () => loopAsync(s, 1, joseVerify),
+    seqSign: () => loopAsync(s, 1, joseSign),
+    conVerify: () => loopAsync(s, IN_FLIGHT, joseVerify),
+    conSign: () => loopAsync(s, IN_FLIGHT, joseSign),
   };
+  const samples: Record<keyof typeof loops, Rate[]> = { nodeVerify: [], nodeSign: [], seqVerify: [], seqSign: [], conVerify: [], conSign: [] };
+  for (let round = 0; round < input.rounds; round++) {
+    for (const name of Object.keys(loops) as (keyof typeof loops)[]) samples[name].push(await loops[name]());
+  }
+  const rates = (clock: keyof Rate) => {
+    const m = (name: keyof typeof loops) => median(samples[name].map((r) => r[clock]));
+    return {
+      nodeCrypto: pair(m('nodeVerify'), m('nodeSign')),
+      joseSequential: pair(m('seqVerify'), m('seqSign')),
+      joseConcurrent: { ...pair(m('conVerify'), m('conSign')), inFlight: IN_FLIGHT },
+    };
+  };
+  return { ...rates('wall'), perCpuSecond: rates('cpu'), subjectTokenBytes: subjectToken.length, mintedTokenBytes };
 }
 
 if (import.meta.main) {

@@ -38,6 +38,9 @@ export interface LoadResult {
   readonly p99Ms: number;
   readonly maxMs: number;
   readonly statuses: Record<string, number>;
+  /** Set by bench/run.ts: the server's CPU time during the run, and 2xx responses per CPU-second. */
+  readonly serverCpuSeconds?: number;
+  readonly okPerCpuSecond?: number;
 }
 
 export function percentile(sorted: Float64Array, p: number): number {
@@ -73,7 +76,9 @@ async function main(spec: LoadSpec): Promise<LoadResult> {
     }],
   });
   const timer = setTimeout(() => instance.stop(), spec.maxSeconds * 1000);
+  let lastResponseAt = started;
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    lastResponseAt = performance.now();
     statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
     if (statusCode >= 200 && statusCode < 300) ok++;
     if (recorded < latencies.length) latencies[recorded++] = responseTime;
@@ -83,7 +88,8 @@ async function main(spec: LoadSpec): Promise<LoadResult> {
   });
   await new Promise<void>((resolve) => instance.on('done', () => resolve()));
   clearTimeout(timer);
-  const seconds = (performance.now() - started) / 1000;
+  // Up to the last response: autocannon notices a reached `amount` only on its one-second tick.
+  const seconds = (lastResponseAt - started) / 1000;
   const sorted = latencies.subarray(0, recorded).sort();
   return {
     responses: recorded,
@@ -91,7 +97,7 @@ async function main(spec: LoadSpec): Promise<LoadResult> {
     non2xx: recorded - ok,
     errors,
     seconds: round(seconds, 3),
-    okPerSecond: round(ok / seconds, 1),
+    okPerSecond: seconds > 0 ? round(ok / seconds, 1) : 0,
     p50Ms: round(percentile(sorted, 50)),
     p90Ms: round(percentile(sorted, 90)),
     p99Ms: round(percentile(sorted, 99)),

@@ -10,7 +10,9 @@
  *   5. JWKS fetches per issuer in steady state and under a storm of unknown kids
  *   6. memory: RSS after BENCH_EXCHANGES exchanges vs after 1k
  *
- * Environment: BENCH_EXCHANGES (default 100000; the memory phase's total), BENCH_SKIP_WORKERS=1.
+ * Environment: BENCH_EXCHANGES (default 100000; the memory phase's total), BENCH_SKIP_WORKERS=1,
+ * BENCH_CPU_PROF=DIR (the argo-sts server writes a --cpu-prof profile there; read it with
+ * `node bench/support/profile-summary.ts DIR/*.cpuprofile`).
  */
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +20,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import { gzipSync } from 'node:zlib';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { generatePrivateJwks } from '../shared/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LimitInput, LimitResult } from './crypto-limit.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
-import { freePort, NODE, NODE_FLAGS, PINNING, pinSelf, rssMiB, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
+import { cpuSeconds, freePort, NODE, NODE_FLAGS, PINNING, pinSelf, rssMiB, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
 import { presignTokens } from './support/subject-tokens.ts';
 import { formatTable, summarize, type BenchReport } from './support/report.ts';
 
@@ -37,12 +39,13 @@ export const PLAN = {
   /** Total exchanges before the last RSS reading: the issue asks for 100k. */
   total: Math.max(10_000, Number(process.env.BENCH_EXCHANGES ?? 100_000)),
   connections: 32,
-  maxRun: { seconds: 8, atMost: 60_000 },
+  /** Full-load rounds, interleaved: argo-sts, argo-sts with WebCrypto, the peer; medians reported. */
+  rounds: { count: 3, seconds: 3, atMost: 15_000 },
   halfRun: { seconds: 6 },
   storm: { tokens: 2_000, seconds: 6 },
-  peer: { warmupSeconds: 2, seconds: 8 },
   workers: { tokens: 4_000, seconds: 8, connections: 16, startMs: 60_000 },
-  limitSecondsPerLoop: 1.5,
+  /** The one-core limit: rounds of each loop, medians reported. */
+  limit: { rounds: 3, secondsPerLoop: 0.5 },
   serverStartMs: 30_000,
 } as const;
 
@@ -100,11 +103,16 @@ class TokenPool {
   }
 }
 
-async function load(spec: LoadSpec): Promise<LoadResult> {
-  return runJsonScript<LoadResult>(PINNING.load, join(BENCH, 'load.ts'), spec, (spec.maxSeconds + 30) * 1000);
+/** Runs the load generator; with `serverPid`, also the server's CPU time over the run. */
+async function load(spec: LoadSpec, serverPid?: number): Promise<LoadResult> {
+  const before = serverPid === undefined ? 0 : cpuSeconds(serverPid);
+  const result = await runJsonScript<LoadResult>(PINNING.load, join(BENCH, 'load.ts'), spec, (spec.maxSeconds + 30) * 1000);
+  if (serverPid === undefined) return result;
+  const serverCpuSeconds = Math.round((cpuSeconds(serverPid) - before) * 100) / 100;
+  return { ...result, serverCpuSeconds, okPerCpuSecond: serverCpuSeconds > 0 ? Math.round(result.ok / serverCpuSeconds) : Number.NaN };
 }
 
-async function loadFromPool(url: string, pool: TokenPool, name: string, count: number, options: { seconds: number; rate?: number; connections?: number }): Promise<LoadResult> {
+async function loadFromPool(url: string, pool: TokenPool, name: string, count: number, options: { seconds: number; rate?: number; connections?: number; serverPid?: number }): Promise<LoadResult> {
   const connections = options.connections ?? PLAN.connections;
   const batch = pool.take(count, name);
   const result = await load({
@@ -115,7 +123,7 @@ async function loadFromPool(url: string, pool: TokenPool, name: string, count: n
     amount: batch.count,
     maxSeconds: options.seconds,
     ...(options.rate ? { overallRate: options.rate } : {}),
-  });
+  }, options.serverPid);
   pool.used(result, connections, batch.count);
   return result;
 }
@@ -159,61 +167,70 @@ async function main(): Promise<void> {
 }
 
 async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => void, cleanup: (() => Promise<void>)[]): Promise<BenchReport> {
-  log(`pinning: ${PINNING.enabled ? `server on core ${PINNING.server}, load generator on core ${PINNING.load}` : 'unavailable (taskset or a second core missing)'}`);
-  log(`pre-signing ${PLAN.total + PLAN.storm.tokens} distinct RS256 subject tokens`);
-  const tokens = await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.total, tag: 'x' });
+  log(`pinning: ${PINNING.enabled ? `servers on core ${PINNING.server}, load generator on core ${PINNING.load}` : 'unavailable (taskset or a second core missing)'}`);
+  const perRound = PLAN.rounds.atMost;
+  const webCryptoCount = PLAN.warmup + PLAN.rounds.count * perRound;
+  log(`pre-signing ${PLAN.total + webCryptoCount + PLAN.storm.tokens} distinct RS256 subject tokens`);
+  const pool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.total, tag: 'x' }), work);
+  const webCryptoPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: webCryptoCount, tag: 'c' }), work);
   const stormTokens = await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, kidPrefix: 'storm', issuer: idp.issuer, count: PLAN.storm.tokens, tag: 's' });
-  const pool = new TokenPool(tokens, work);
 
-  // 2. argo-sts on Node, as `npm start` runs it.
+  // 2. argo-sts on Node, as `npm start` runs it; beside it the same server with WebCrypto on the
+  // hot path (ARGO_STS_CRYPTO=webcrypto), and 3. the peer. All on the server core, loaded in turn.
   const auditDb = join(work, 'audit.db');
-  const configFile = join(work, 'argo-sts.json');
-  writeFileSync(configFile, JSON.stringify(brokerConfig(idp, auditDb), null, 2));
-  const signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
   const auditLog = join(work, 'audit.jsonl');
-  const stdoutFd = openSync(auditLog, 'w');
-  const server = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, 'functions/node.ts'], {
-    cwd: REPO,
-    env: { ...process.env, ARGO_STS_CONFIG_FILE: configFile, ARGO_STS_SIGNING_KEYS: signingKeys, PORT: '0', HOST: '127.0.0.1' },
-    stdio: ['ignore', stdoutFd, 'pipe'],
-  });
-  closeSync(stdoutFd);
-  cleanup.push(() => stopGroup(server));
-  const [, , url] = await waitForLine(server, 'stderr', /^argo-sts: serving (\S+) on (http:\/\/\S+)$/, PLAN.serverStartMs);
-  const tokenUrl = `${url}/token`;
-  log(`argo-sts serving on ${url}; warm-up (${PLAN.warmup} exchanges)`);
+  const main = await startArgoSts(idp, work, 'main', auditDb, auditLog, {}, cleanup);
+  const alt = await startArgoSts(idp, work, 'webcrypto', join(work, 'audit-webcrypto.db'), join(work, 'audit-webcrypto.jsonl'), { ARGO_STS_CRYPTO: 'webcrypto' }, cleanup);
+  const peer = await startPeer(cleanup);
+  const tokenUrl = `${main.url}/token`;
+  log(`argo-sts serving on ${main.url}; warm-up (${PLAN.warmup} exchanges each)`);
 
-  const sample = await firstExchange(url!, tokens[0]!);
+  const sample = await firstExchange(main.url, pool.tokens[0]!);
   pool.used({ responses: 1 } as LoadResult, 0, 1);
   requireOk(await loadFromPool(tokenUrl, pool, 'warmup', PLAN.warmup - 1, { seconds: 30 }), 'warm-up');
-  const rss1k = rssMiB(server.pid!);
+  const rss1k = rssMiB(main.server.pid!);
+  requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, 'webcrypto-warmup', PLAN.warmup, { seconds: 30 }), 'WebCrypto path warm-up');
+  // Each of the two servers fetched discovery and the JWKS once; from here on, none should.
   const jwksAfterWarmup = { ...idp.requests };
   const warmedAt = performance.now();
+  requireOk(await load({ ...peer.spec, maxSeconds: PLAN.rounds.seconds }), 'peer warm-up');
 
-  // 1. The limit, on the server's core while the server idles.
+  // 1. The limit, on the server core while the servers idle.
   log('measuring the one-core limit (node:crypto, jose/WebCrypto)');
   const limitInput: LimitInput = {
-    subjectToken: tokens[1]!,
+    subjectToken: pool.tokens[1]!,
     publicJwk: idp.jwks.keys[0]!,
     mintedPayload: payloadOf(sample.accessToken),
-    secondsPerLoop: PLAN.limitSecondsPerLoop,
+    rounds: PLAN.limit.rounds,
+    secondsPerLoop: PLAN.limit.secondsPerLoop,
   };
   const limit = await runJsonScript<LimitResult>(PINNING.server, join(BENCH, 'crypto-limit.ts'), limitInput, 120_000);
 
-  log(`argo-sts at full load (${PLAN.connections} connections, up to ${PLAN.maxRun.seconds} s)`);
-  const max = requireOk(await loadFromPool(tokenUrl, pool, 'max', Math.min(PLAN.maxRun.atMost, Math.floor(pool.remaining / 2)), { seconds: PLAN.maxRun.seconds }), 'max throughput');
+  // Interleaved rounds, so that a burst of load from elsewhere on the host hits all three alike.
+  log(`${PLAN.rounds.count} rounds of ${PLAN.rounds.seconds} s each at full load (${PLAN.connections} connections): argo-sts, argo-sts on WebCrypto, the peer`);
+  const rounds: { node: LoadResult; webCrypto: LoadResult; peer: LoadResult }[] = [];
+  for (let r = 0; r < PLAN.rounds.count; r++) {
+    const node = requireOk(await loadFromPool(tokenUrl, pool, `max-${r}`, Math.min(perRound, Math.floor(pool.remaining / 3)), { seconds: PLAN.rounds.seconds, serverPid: main.server.pid! }), 'max throughput');
+    const webCrypto = requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, `webcrypto-${r}`, perRound, { seconds: PLAN.rounds.seconds, serverPid: alt.server.pid! }), 'WebCrypto path');
+    const peerRound = requireOk(await load({ ...peer.spec, maxSeconds: PLAN.rounds.seconds }, peer.child.pid!), 'peer');
+    rounds.push({ node, webCrypto, peer: peerRound });
+  }
+  await stopGroup(alt.server);
+  await stopGroup(peer.child);
+  const max = medianRun(rounds.map((r) => r.node));
   const halfRate = Math.max(1, Math.round(max.okPerSecond / 2));
-  log(`argo-sts at half of that (${halfRate}/s for ${PLAN.halfRun.seconds} s)`);
-  const half = requireOk(await loadFromPool(tokenUrl, pool, 'half', Math.min(Math.ceil(halfRate * PLAN.halfRun.seconds), Math.floor(pool.remaining / 2)), { seconds: PLAN.halfRun.seconds + 5, rate: halfRate }), 'half throughput');
+  log(`argo-sts at half of the max (${halfRate}/s for ${PLAN.halfRun.seconds} s)`);
+  const half = requireOk(await loadFromPool(tokenUrl, pool, 'half', Math.min(Math.ceil(halfRate * PLAN.halfRun.seconds), Math.floor(pool.remaining / 2)), { seconds: PLAN.halfRun.seconds + 5, rate: halfRate, serverPid: main.server.pid! }), 'half throughput');
   const jwksSteady = { discovery: idp.requests.discovery - jwksAfterWarmup.discovery, jwks: idp.requests.jwks - jwksAfterWarmup.jwks };
 
   // 6. Memory: on to the total, then the resident size again.
   const soFar = PLAN.total - pool.remaining;
   log(`memory: ${pool.remaining} more exchanges (to ${PLAN.total})`);
-  const rssMid = { after: soFar, rssMiB: rssMiB(server.pid!) };
-  const fill = pool.remaining > 0 ? requireOk(await loadFromPool(tokenUrl, pool, 'fill', pool.remaining, { seconds: 240 }), 'memory fill') : undefined;
+  const rssMid = { after: soFar, rssMiB: rssMiB(main.server.pid!) };
+  const fill = pool.remaining > 0 ? requireOk(await loadFromPool(tokenUrl, pool, 'fill', pool.remaining, { seconds: 240, serverPid: main.server.pid! }), 'memory fill') : undefined;
   const exchanged = PLAN.total - pool.remaining;
-  const rssTotal = rssMiB(server.pid!);
+  const rssTotal = rssMiB(main.server.pid!);
+
   // 5. A storm of unknown kids: each refused, at most one refetch per issuer per cooldown. It comes
   // last, so that (in a full run) the last fetch is older than the cooldown and one refetch is due.
   log(`kid storm (${PLAN.storm.tokens} tokens with unknown kids)`);
@@ -223,18 +240,13 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const stormAfterSeconds = Math.round((performance.now() - warmedAt) / 1000);
   const storm = await load({ url: tokenUrl, headers: FORM, bodiesFile: stormFile, connections: PLAN.connections, amount: stormTokens.length, maxSeconds: PLAN.storm.seconds });
   const jwksStorm = { discovery: idp.requests.discovery - beforeStorm.discovery, jwks: idp.requests.jwks - beforeStorm.jwks };
-
-  await stopGroup(server);
+  await stopGroup(main.server);
 
   const db = new DatabaseSync(auditDb, { readOnly: true });
-  const rows = db.prepare("SELECT decision, count(*) AS n FROM audit_events GROUP BY decision").all() as { decision: string; n: number }[];
+  const rows = db.prepare('SELECT decision, count(*) AS n FROM audit_events GROUP BY decision').all() as { decision: string; n: number }[];
   db.close();
   const auditRows = Object.fromEntries(rows.map((r) => [r.decision, r.n]));
   const auditLines = readFileSync(auditLog, 'utf8').split('\n').filter(Boolean).length;
-
-  // 3. The peer.
-  log('the peer: oidc-provider client_credentials (ES256 JWT access tokens)');
-  const peer = await measurePeer(work);
 
   // 4. Workers.
   const workers = process.env.BENCH_SKIP_WORKERS === '1' ? undefined : await measureWorkers(idp, work, log, cleanup);
@@ -243,35 +255,70 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version, pinned: PINNING.enabled },
     plan: PLAN,
     limit,
+    rounds: rounds.map((r) => ({
+      node: r.node.okPerSecond,
+      webCrypto: r.webCrypto.okPerSecond,
+      peer: r.peer.okPerSecond,
+      nodePerCpuSecond: r.node.okPerCpuSecond!,
+      webCryptoPerCpuSecond: r.webCrypto.okPerCpuSecond!,
+      peerPerCpuSecond: r.peer.okPerCpuSecond!,
+    })),
     node: {
       max,
+      webCryptoPath: medianRun(rounds.map((r) => r.webCrypto)),
       half: { ...half, targetRate: halfRate },
       storm: { statuses: storm.statuses, seconds: storm.seconds, secondsAfterStartupFetch: stormAfterSeconds },
       jwks: { afterWarmup: jwksAfterWarmup, steady: jwksSteady, storm: jwksStorm },
       memory: { after1k: rss1k, mid: rssMid, afterTotal: { after: exchanged, rssMiB: rssTotal }, fillRate: fill?.okPerSecond ?? 0 },
       audit: { rows: auditRows, stdoutLines: auditLines },
     },
-    peer,
+    peer: { ...medianRun(rounds.map((r) => r.peer)), tokenBytes: peer.tokenBytes },
     workers,
   };
 }
 
-async function measurePeer(work: string): Promise<BenchReport['peer']> {
+/** The round with the median throughput (its latencies come with it). */
+function medianRun(runs: readonly LoadResult[]): LoadResult {
+  const sorted = [...runs].sort((a, b) => a.okPerSecond - b.okPerSecond);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Starts functions/node.ts as `npm start` does (config file, signing keys from the environment, PORT=0). */
+async function startArgoSts(
+  idp: LoopbackIdp,
+  work: string,
+  name: string,
+  auditDb: string,
+  stdoutFile: string,
+  env: Record<string, string>,
+  cleanup: (() => Promise<void>)[],
+): Promise<{ server: ChildProcess; url: string }> {
+  const configFile = join(work, `argo-sts-${name}.json`);
+  writeFileSync(configFile, JSON.stringify(brokerConfig(idp, auditDb), null, 2));
+  const signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
+  const stdoutFd = openSync(stdoutFile, 'w');
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const server = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, ...profile, 'functions/node.ts'], {
+    cwd: REPO,
+    env: { ...process.env, ...env, ARGO_STS_CONFIG_FILE: configFile, ARGO_STS_SIGNING_KEYS: signingKeys, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', stdoutFd, 'pipe'],
+  });
+  closeSync(stdoutFd);
+  cleanup.push(() => stopGroup(server));
+  const [, , url] = await waitForLine(server, 'stderr', /^argo-sts: serving (\S+) on (http:\/\/\S+)$/, PLAN.serverStartMs);
+  return { server, url: url! };
+}
+
+/** The peer in its own pinned process, and the request a client sends it. */
+async function startPeer(cleanup: (() => Promise<void>)[]): Promise<{ child: ChildProcess; spec: LoadSpec; tokenBytes: number }> {
   const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, join(BENCH, 'support', 'peer-server.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });
-  try {
-    const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, PLAN.serverStartMs);
-    const { url, authorization, body } = JSON.parse(line) as { url: string; authorization: string; body: string };
-    const headers = { ...FORM, authorization };
-    const spec = { url, headers, body, connections: PLAN.connections, amount: 10_000_000 };
-    requireOk(await load({ ...spec, maxSeconds: PLAN.peer.warmupSeconds }), 'peer warm-up');
-    const result = requireOk(await load({ ...spec, maxSeconds: PLAN.peer.seconds }), 'peer');
-    const sample = await fetch(url, { method: 'POST', headers, body });
-    const token = ((await sample.json()) as { access_token: string }).access_token;
-    void work;
-    return { ...result, tokenBytes: token.length };
-  } finally {
-    await stopGroup(child);
-  }
+  cleanup.push(() => stopGroup(child));
+  const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, PLAN.serverStartMs);
+  const { url, authorization, body } = JSON.parse(line) as { url: string; authorization: string; body: string };
+  const headers = { ...FORM, authorization };
+  const sample = await fetch(url, { method: 'POST', headers, body });
+  const token = ((await sample.json()) as { access_token: string }).access_token;
+  return { child, spec: { url, headers, body, connections: PLAN.connections, amount: 10_000_000, maxSeconds: PLAN.rounds.seconds }, tokenBytes: token.length };
 }
 
 async function measureWorkers(idp: LoopbackIdp, work: string, log: (m: string) => void, cleanup: (() => Promise<void>)[]): Promise<BenchReport['workers']> {

@@ -116,3 +116,16 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux architecture the bench runs on
+
+/**
+ * CPU time a process has used so far (user + system, all its threads), in seconds: throughput
+ * per CPU-second holds when other tenants take the core away for a while; wall time does not.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
