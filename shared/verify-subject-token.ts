@@ -178,9 +178,11 @@ export async function checkSignature(raw: string, header: ProtectedHeaderParamet
   }
 }
 
-/** A stable sort by the contract's check order. */
+/** A stable sort by the contract's check order; a check whose claim is missing ranks as "required claims", before audience. */
 function inVerificationOrder(findings: readonly Finding[]): Finding[] {
-  return [...findings].sort((a, b) => CHECK_IDS.indexOf(a.check) - CHECK_IDS.indexOf(b.check));
+  const missing = new Set(findings.filter((f) => f.code === 'ERR_TOKEN_CLAIM_MISSING').map((f) => f.check));
+  const rank = (f: Finding) => Math.min(CHECK_IDS.indexOf(f.check), missing.has(f.check) ? CHECK_IDS.indexOf('audience') - 0.5 : Infinity);
+  return [...findings].sort((a, b) => rank(a) - rank(b));
 }
 
 /** Defaults for the idp options `max_token_age` and `max_token_lifetime`. */

@@ -1,0 +1,52 @@
+/**
+ * Contract conformance (shared/DESIGN.md) found by a black-box audit: each test pins one sentence
+ * of the contract that the product once got wrong.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
+
+const NOW = 1_790_000_000;
+let idp: LoopbackIdp;
+let h: Harness;
+
+beforeAll(async () => {
+  idp = await startLoopbackIdp();
+  h = await buildHarness(`
+issuer: https://sts.test.example
+signing: { alg: ES256, keys: generate }
+idps:
+  - { name: gh, issuer: ${idp.issuer}, audiences: [argo-sts] }
+targets:
+  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
+policies:
+  - { id: p1, idp: gh, target: argo-prod, subject: "repo:acme/app", namespaces: [ci], scopes: [argo:read] }
+`, { now: NOW });
+});
+afterAll(() => idp.close());
+
+async function exchangeError(claims: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await h.exchange({ subject_token: await idp.sign({ iss: idp.issuer, ...claims }) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('verification order: required claims come before audience, expiry and issued_at', () => {
+  it('reports the missing exp, not the unaccepted audience, for a token with both faults', async () => {
+    const { status, body } = await exchangeError({ sub: 'repo:acme/app', aud: 'someone-else', iat: NOW - 5 });
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ error: 'invalid_request', check: 'expiry' });
+    expect(body.error_description).toMatch(/no numeric exp/);
+  });
+
+  it('reports the missing iat, not the unaccepted audience or the expiry, for a token with all three faults', async () => {
+    const { body } = await exchangeError({ sub: 'repo:acme/app', aud: 'someone-else', exp: NOW - 600 });
+    expect(body).toMatchObject({ error: 'invalid_request', check: 'issued_at' });
+    expect(body.error_description).toMatch(/no numeric iat/);
+  });
+
+  it('still reports a bad signature before a missing sub', async () => {
+    const token = await idp.sign({ iss: idp.issuer, aud: 'argo-sts', iat: NOW, exp: NOW + 300 }, { foreignKey: true });
+    const res = await h.exchange({ subject_token: token });
+    expect(await res.json()).toMatchObject({ error: 'invalid_request', check: 'signature' });
+  });
+});
