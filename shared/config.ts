@@ -314,7 +314,10 @@ export function parseConfigText(text: string): Config {
 export function parseConfig(doc: unknown): Config {
   const result = configSchema.safeParse(doc);
   if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
+    throw new ConfigError(result.error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
+      // Strict keys: one error per unknown key, each at its own path (`policies[2].bogus`).
+      ? issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key "${key}"`)
+      : [`${formatPath(issue.path)}: ${issue.message}`]));
   }
   const config = deepFreeze(crossCheck(result.data));
   const failures = runPolicyExamples(config, result.data.policies);

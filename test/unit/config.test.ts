@@ -329,7 +329,7 @@ describe('parseConfig: keys are strict', () => {
   ])('refuses an unknown key under %s, naming the path and the key', (path, change, key) => {
     const issues = issuesOf(withChange(change));
     expect(issues).toHaveLength(1);
-    expect(issues[0]!.startsWith(`${path}: `)).toBe(true);
+    expect(issues[0]!.startsWith(`${path === '(root)' ? '' : `${path}.`}${key}: `)).toBe(true);
     expect(issues[0]).toContain(`"${key}"`);
   });
 
