@@ -2,12 +2,14 @@
  * The load generator, run as its own process (pinned apart from the server by bench/run.ts):
  * autocannon against one endpoint, either cycling through a file of distinct bodies (one per
  * line, each sent once) or repeating one body. Bounded twice: by a request count and by a
- * duration, whichever comes first. Latencies are taken from autocannon's per-response timings
- * (float milliseconds) rather than its integer-millisecond histogram. Prints one JSON line.
+ * duration, whichever comes first. At full load it is autocannon (latencies from its per-response
+ * timings, float milliseconds, not its integer-millisecond histogram); at a given rate it is an
+ * open loop of its own (see pacedLoad). Prints one JSON line.
  *
  *   node bench/load.ts '<LoadSpec as JSON>'
  */
 import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
 
 export interface LoadSpec {
@@ -21,7 +23,7 @@ export interface LoadSpec {
   /** Stop after this many responses (capped at the number of bodies when bodiesFile is set). */
   readonly amount: number;
   readonly maxSeconds: number;
-  /** Requests per second over all connections; omitted = as fast as the server answers. */
+  /** Requests per second, paced evenly (open loop); omitted = as fast as the server answers. */
   readonly overallRate?: number;
 }
 
@@ -53,56 +55,122 @@ function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
-async function main(spec: LoadSpec): Promise<LoadResult> {
-  const bodies = spec.bodiesFile ? readFileSync(spec.bodiesFile, 'utf8').split('\n').filter(Boolean) : undefined;
-  const amount = bodies ? Math.min(spec.amount, bodies.length) : spec.amount;
-  let next = 0;
-  const latencies = new Float64Array(amount + spec.connections * 2);
-  let recorded = 0;
-  const statuses: Record<string, number> = {};
-  let ok = 0;
-  let errors = 0;
+/** What a run observed, before it is summarized. */
+interface Observed {
+  readonly latencies: Float64Array;
+  readonly ok: number;
+  readonly errors: number;
+  readonly statuses: Record<string, number>;
+  readonly seconds: number;
+}
 
-  const started = performance.now();
+class Recorder {
+  readonly latencies: Float64Array;
+  readonly statuses: Record<string, number> = {};
+  readonly started = performance.now();
+  recorded = 0;
+  ok = 0;
+  errors = 0;
+  #lastResponseAt = this.started;
+  constructor(capacity: number) {
+    this.latencies = new Float64Array(capacity);
+  }
+  response(statusCode: number, latencyMs: number): void {
+    this.#lastResponseAt = performance.now();
+    this.statuses[statusCode] = (this.statuses[statusCode] ?? 0) + 1;
+    if (statusCode >= 200 && statusCode < 300) this.ok++;
+    if (this.recorded < this.latencies.length) this.latencies[this.recorded++] = latencyMs;
+  }
+  done(): Observed {
+    // Up to the last response: autocannon notices a reached `amount` only on its one-second tick.
+    const seconds = (this.#lastResponseAt - this.started) / 1000;
+    return { latencies: this.latencies.subarray(0, this.recorded), ok: this.ok, errors: this.errors, statuses: this.statuses, seconds };
+  }
+}
+
+/** Closed loop, as fast as the server answers: autocannon. */
+async function fullLoad(spec: LoadSpec, bodies: readonly string[] | undefined, amount: number): Promise<Observed> {
+  let next = 0;
+  const recorder = new Recorder(amount + spec.connections * 2);
   const instance = autocannon({
     url: spec.url,
     method: 'POST',
     headers: spec.headers,
     connections: spec.connections,
     amount,
-    ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
     requests: [{
       setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies ? bodies[next++ % bodies.length] : spec.body }),
     }],
   });
   const timer = setTimeout(() => instance.stop(), spec.maxSeconds * 1000);
-  let lastResponseAt = started;
-  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-    lastResponseAt = performance.now();
-    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-    if (statusCode >= 200 && statusCode < 300) ok++;
-    if (recorded < latencies.length) latencies[recorded++] = responseTime;
-  });
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => recorder.response(statusCode, responseTime));
   instance.on('reqError', () => {
-    errors++;
+    recorder.errors++;
   });
   await new Promise<void>((resolve) => instance.on('done', () => resolve()));
   clearTimeout(timer);
-  // Up to the last response: autocannon notices a reached `amount` only on its one-second tick.
-  const seconds = (lastResponseAt - started) / 1000;
-  const sorted = latencies.subarray(0, recorded).sort();
+  return recorder.done();
+}
+
+/**
+ * Open loop at a fixed rate: request i is due at start + i / rate, sent on a keep-alive pool of
+ * `connections` sockets, and its latency counts from when it was due — so a stalled server is
+ * charged for the requests that queued behind the stall (no coordinated omission). autocannon's
+ * own rate limit sends each second's quota in a burst, which measures queueing, not latency.
+ */
+async function pacedLoad(spec: LoadSpec, bodies: readonly string[] | undefined, amount: number, rate: number): Promise<Observed> {
+  const url = new URL(spec.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const recorder = new Recorder(amount);
+  const deadline = recorder.started + spec.maxSeconds * 1000;
+  const inFlight = new Set<Promise<void>>();
+  const send = (body: string, dueAt: number) => new Promise<void>((resolve) => {
+    // Late: counted from when it was due. Early (the timer's granularity): from when it was sent.
+    const from = Math.min(dueAt, performance.now());
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { ...spec.headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        recorder.response(res.statusCode ?? 0, performance.now() - from);
+        resolve();
+      });
+    });
+    req.on('error', () => {
+      recorder.errors++;
+      resolve();
+    });
+    req.end(body);
+  });
+  for (let i = 0; i < amount; i++) {
+    const dueAt = recorder.started + (i * 1000) / rate;
+    if (dueAt > deadline) break;
+    const wait = dueAt - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const p = send(bodies ? bodies[i % bodies.length]! : spec.body!, dueAt);
+    inFlight.add(p);
+    void p.then(() => inFlight.delete(p));
+  }
+  await Promise.race([Promise.all(inFlight), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  agent.destroy();
+  return recorder.done();
+}
+
+async function main(spec: LoadSpec): Promise<LoadResult> {
+  const bodies = spec.bodiesFile ? readFileSync(spec.bodiesFile, 'utf8').split('\n').filter(Boolean) : undefined;
+  const amount = bodies ? Math.min(spec.amount, bodies.length) : spec.amount;
+  const seen = spec.overallRate ? await pacedLoad(spec, bodies, amount, spec.overallRate) : await fullLoad(spec, bodies, amount);
+  const sorted = seen.latencies.sort();
   return {
-    responses: recorded,
-    ok,
-    non2xx: recorded - ok,
-    errors,
-    seconds: round(seconds, 3),
-    okPerSecond: seconds > 0 ? round(ok / seconds, 1) : 0,
+    responses: sorted.length,
+    ok: seen.ok,
+    non2xx: sorted.length - seen.ok,
+    errors: seen.errors,
+    seconds: round(seen.seconds, 3),
+    okPerSecond: seen.seconds > 0 ? round(seen.ok / seen.seconds, 1) : 0,
     p50Ms: round(percentile(sorted, 50)),
     p90Ms: round(percentile(sorted, 90)),
     p99Ms: round(percentile(sorted, 99)),
     maxMs: round(sorted.length ? sorted[sorted.length - 1]! : Number.NaN),
-    statuses,
+    statuses: seen.statuses,
   };
 }
 

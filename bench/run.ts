@@ -1,18 +1,25 @@
 /**
- * `npm run bench`: argo-sts beside its cryptographic limit and a peer, in one run on one machine,
- * so that the ratios hold on a noisy host. Loopback only; every phase bounded in count and time.
+ * `npm run bench`: argo-sts beside its cryptographic limit, its HTTP floor and a peer, in one run
+ * on one machine, so that the ratios hold on a noisy host. Loopback only; every phase bounded in
+ * count and time (PLAN below).
  *
  *   1. the limit: RS256 verify + ES256 sign per second on one core (node:crypto, jose/WebCrypto)
  *   2. argo-sts on Node, started as `npm start` starts it (functions/node.ts, SQLite audit sink),
- *      loaded by autocannon in another process with distinct pre-signed subject tokens
- *   3. the peer: oidc-provider's client_credentials endpoint issuing ES256 JWT access tokens
+ *      loaded by autocannon in another process with distinct pre-signed subject tokens; beside it,
+ *      in interleaved rounds: the same server with ARGO_STS_CRYPTO=webcrypto, the same without the
+ *      durable sink, the HTTP floors (Hono and bare node:http answering the same request with a
+ *      canned token) and 3. the peer, oidc-provider's client_credentials endpoint (ES256 JWTs);
+ *      then p99 under an evenly paced half of the max
  *   4. Workers: the same exchange through `wrangler dev` (local workerd), bundle size, start time
  *   5. JWKS fetches per issuer in steady state and under a storm of unknown kids
  *   6. memory: RSS after BENCH_EXCHANGES exchanges vs after 1k
  *
+ * Throughput is reported per second and per CPU-second of the server process (/proc): on a shared
+ * host the second stays comparable when other tenants take the core for a while.
+ *
  * Environment: BENCH_EXCHANGES (default 100000; the memory phase's total), BENCH_SKIP_WORKERS=1,
- * BENCH_CPU_PROF=DIR (the argo-sts server writes a --cpu-prof profile there; read it with
- * `node bench/support/profile-summary.ts DIR/*.cpuprofile`).
+ * BENCH_CPU_PROF=DIR (the argo-sts servers write --cpu-prof profiles there; read one with
+ * `node bench/support/profile-summary.ts DIR/<file>.cpuprofile`).
  */
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,13 +41,18 @@ const BENCH = fileURLToPath(new URL('./', import.meta.url));
 
 /** Every count and duration of the run, in one place. */
 export const PLAN = {
-  /** Exchanges before the first RSS reading and the timed runs (JIT, pools, SQLite pages). */
+  /** Exchanges before the first RSS reading. */
   warmup: 1_000,
+  /** Exchanges each argo-sts server answers before any timed run: V8 keeps optimizing for ~5k. */
+  jitWarmup: 5_000,
   /** Total exchanges before the last RSS reading: the issue asks for 100k. */
   total: Math.max(10_000, Number(process.env.BENCH_EXCHANGES ?? 100_000)),
   connections: 32,
-  /** Full-load rounds, interleaved: argo-sts, argo-sts with WebCrypto, the peer; medians reported. */
-  rounds: { count: 3, seconds: 3, atMost: 15_000 },
+  /**
+   * Full-load rounds, interleaved: argo-sts, the same with WebCrypto, the same without the durable
+   * sink, the HTTP floors (Hono, node:http) and the peer, one after the other; medians reported.
+   */
+  rounds: { count: 3, seconds: 3, atMost: 10_000 },
   halfRun: { seconds: 6 },
   storm: { tokens: 2_000, seconds: 6 },
   workers: { tokens: 4_000, seconds: 8, connections: 16, startMs: 60_000 },
@@ -169,10 +181,11 @@ async function main(): Promise<void> {
 async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => void, cleanup: (() => Promise<void>)[]): Promise<BenchReport> {
   log(`pinning: ${PINNING.enabled ? `servers on core ${PINNING.server}, load generator on core ${PINNING.load}` : 'unavailable (taskset or a second core missing)'}`);
   const perRound = PLAN.rounds.atMost;
-  const webCryptoCount = PLAN.warmup + PLAN.rounds.count * perRound;
-  log(`pre-signing ${PLAN.total + webCryptoCount + PLAN.storm.tokens} distinct RS256 subject tokens`);
+  const variantCount = PLAN.jitWarmup + PLAN.rounds.count * perRound + 10_000;
+  log(`pre-signing ${PLAN.total + 2 * variantCount + PLAN.storm.tokens} distinct RS256 subject tokens`);
   const pool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.total, tag: 'x' }), work);
-  const webCryptoPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: webCryptoCount, tag: 'c' }), work);
+  const webCryptoPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'c' }), work);
+  const noSinkPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'n' }), work);
   const stormTokens = await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, kidPrefix: 'storm', issuer: idp.issuer, count: PLAN.storm.tokens, tag: 's' });
 
   // 2. argo-sts on Node, as `npm start` runs it; beside it the same server with WebCrypto on the
@@ -181,19 +194,25 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const auditLog = join(work, 'audit.jsonl');
   const main = await startArgoSts(idp, work, 'main', auditDb, auditLog, {}, cleanup);
   const alt = await startArgoSts(idp, work, 'webcrypto', join(work, 'audit-webcrypto.db'), join(work, 'audit-webcrypto.jsonl'), { ARGO_STS_CRYPTO: 'webcrypto' }, cleanup);
+  const noSink = await startArgoSts(idp, work, 'no-sink', undefined, join(work, 'audit-no-sink.jsonl'), {}, cleanup);
+  const honoFloor = await startFloor('hono', cleanup);
+  const httpFloor = await startFloor('node-http', cleanup);
   const peer = await startPeer(cleanup);
   const tokenUrl = `${main.url}/token`;
-  log(`argo-sts serving on ${main.url}; warm-up (${PLAN.warmup} exchanges each)`);
+  log(`argo-sts serving on ${main.url}; warm-up (${PLAN.jitWarmup} exchanges per argo-sts server)`);
 
   const sample = await firstExchange(main.url, pool.tokens[0]!);
   pool.used({ responses: 1 } as LoadResult, 0, 1);
   requireOk(await loadFromPool(tokenUrl, pool, 'warmup', PLAN.warmup - 1, { seconds: 30 }), 'warm-up');
   const rss1k = rssMiB(main.server.pid!);
-  requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, 'webcrypto-warmup', PLAN.warmup, { seconds: 30 }), 'WebCrypto path warm-up');
-  // Each of the two servers fetched discovery and the JWKS once; from here on, none should.
+  requireOk(await loadFromPool(tokenUrl, pool, 'jit-warmup', PLAN.jitWarmup - PLAN.warmup, { seconds: 60 }), 'warm-up');
+  requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, 'webcrypto-warmup', PLAN.jitWarmup, { seconds: 60 }), 'WebCrypto path warm-up');
+  requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, 'no-sink-warmup', PLAN.jitWarmup, { seconds: 60 }), 'no-sink warm-up');
+  // Each of the three servers fetched discovery and the JWKS once; from here on, none should.
   const jwksAfterWarmup = { ...idp.requests };
   const warmedAt = performance.now();
-  requireOk(await load({ ...peer.spec, maxSeconds: PLAN.rounds.seconds }), 'peer warm-up');
+  const floorSpec = (url: string): LoadSpec => ({ url, headers: FORM, body: exchangeBody(pool.tokens[1]!), connections: PLAN.connections, amount: 10_000_000, maxSeconds: PLAN.rounds.seconds });
+  for (const warm of [peer.spec, floorSpec(honoFloor.url), floorSpec(httpFloor.url)]) requireOk(await load(warm), 'warm-up');
 
   // 1. The limit, on the server core while the servers idle.
   log('measuring the one-core limit (node:crypto, jose/WebCrypto)');
@@ -206,21 +225,31 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   };
   const limit = await runJsonScript<LimitResult>(PINNING.server, join(BENCH, 'crypto-limit.ts'), limitInput, 120_000);
 
-  // Interleaved rounds, so that a burst of load from elsewhere on the host hits all three alike.
-  log(`${PLAN.rounds.count} rounds of ${PLAN.rounds.seconds} s each at full load (${PLAN.connections} connections): argo-sts, argo-sts on WebCrypto, the peer`);
-  const rounds: { node: LoadResult; webCrypto: LoadResult; peer: LoadResult }[] = [];
+  // Interleaved rounds, so that a burst of load from elsewhere on the host hits every contender alike.
+  log(`${PLAN.rounds.count} rounds of ${PLAN.rounds.seconds} s per contender at full load (${PLAN.connections} connections)`);
+  const rounds: Round[] = [];
+  const at = { seconds: PLAN.rounds.seconds };
   for (let r = 0; r < PLAN.rounds.count; r++) {
-    const node = requireOk(await loadFromPool(tokenUrl, pool, `max-${r}`, Math.min(perRound, Math.floor(pool.remaining / 3)), { seconds: PLAN.rounds.seconds, serverPid: main.server.pid! }), 'max throughput');
-    const webCrypto = requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, `webcrypto-${r}`, perRound, { seconds: PLAN.rounds.seconds, serverPid: alt.server.pid! }), 'WebCrypto path');
-    const peerRound = requireOk(await load({ ...peer.spec, maxSeconds: PLAN.rounds.seconds }, peer.child.pid!), 'peer');
-    rounds.push({ node, webCrypto, peer: peerRound });
+    rounds.push({
+      node: requireOk(await loadFromPool(tokenUrl, pool, `max-${r}`, Math.min(perRound, Math.floor(pool.remaining / 3)), { ...at, serverPid: main.server.pid! }), 'max throughput'),
+      webCrypto: requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, `webcrypto-${r}`, perRound, { ...at, serverPid: alt.server.pid! }), 'WebCrypto path'),
+      noSink: requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, `no-sink-${r}`, perRound, { ...at, serverPid: noSink.server.pid! }), 'no durable sink'),
+      hono: requireOk(await load(floorSpec(honoFloor.url), honoFloor.child.pid!), 'Hono floor'),
+      nodeHttp: requireOk(await load(floorSpec(httpFloor.url), httpFloor.child.pid!), 'node:http floor'),
+      peer: requireOk(await load(peer.spec, peer.child.pid!), 'peer'),
+    });
   }
-  await stopGroup(alt.server);
-  await stopGroup(peer.child);
   const max = medianRun(rounds.map((r) => r.node));
   const halfRate = Math.max(1, Math.round(max.okPerSecond / 2));
-  log(`argo-sts at half of the max (${halfRate}/s for ${PLAN.halfRun.seconds} s)`);
-  const half = requireOk(await loadFromPool(tokenUrl, pool, 'half', Math.min(Math.ceil(halfRate * PLAN.halfRun.seconds), Math.floor(pool.remaining / 2)), { seconds: PLAN.halfRun.seconds + 5, rate: halfRate, serverPid: main.server.pid! }), 'half throughput');
+  // The same paced load on argo-sts, on argo-sts without the durable sink, and on the Hono floor:
+  // what the tail owes to the sink's commits, and what it owes to the host and the HTTP stack.
+  log(`half of the max (${halfRate}/s for ${PLAN.halfRun.seconds} s): argo-sts, without the durable sink, the Hono floor`);
+  const halfCount = Math.ceil(halfRate * PLAN.halfRun.seconds);
+  const paced = { seconds: PLAN.halfRun.seconds + 5, rate: halfRate };
+  const half = requireOk(await loadFromPool(tokenUrl, pool, 'half', Math.min(halfCount, Math.floor(pool.remaining / 2)), { ...paced, serverPid: main.server.pid! }), 'half throughput');
+  const halfNoSink = requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, 'half-no-sink', halfCount, paced), 'half throughput, no sink');
+  const halfHono = requireOk(await load({ ...floorSpec(honoFloor.url), amount: halfCount, maxSeconds: paced.seconds, overallRate: halfRate }), 'half throughput, Hono floor');
+  for (const child of [alt.server, noSink.server, honoFloor.child, httpFloor.child, peer.child]) await stopGroup(child);
   const jwksSteady = { discovery: idp.requests.discovery - jwksAfterWarmup.discovery, jwks: idp.requests.jwks - jwksAfterWarmup.jwks };
 
   // 6. Memory: on to the total, then the resident size again.
@@ -255,18 +284,13 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version, pinned: PINNING.enabled },
     plan: PLAN,
     limit,
-    rounds: rounds.map((r) => ({
-      node: r.node.okPerSecond,
-      webCrypto: r.webCrypto.okPerSecond,
-      peer: r.peer.okPerSecond,
-      nodePerCpuSecond: r.node.okPerCpuSecond!,
-      webCryptoPerCpuSecond: r.webCrypto.okPerCpuSecond!,
-      peerPerCpuSecond: r.peer.okPerCpuSecond!,
-    })),
+    rounds: rounds.map((r) => Object.fromEntries(Object.entries(r).map(([name, run]) => [name, { perSecond: run.okPerSecond, perCpuSecond: run.okPerCpuSecond! }])) as BenchReport['rounds'][number]),
+    contenders: Object.fromEntries(CONTENDERS.map((name) => [name, medianRun(rounds.map((r) => r[name]))])) as BenchReport['contenders'],
     node: {
       max,
-      webCryptoPath: medianRun(rounds.map((r) => r.webCrypto)),
       half: { ...half, targetRate: halfRate },
+      halfNoSink,
+      halfHonoFloor: halfHono,
       storm: { statuses: storm.statuses, seconds: storm.seconds, secondsAfterStartupFetch: stormAfterSeconds },
       jwks: { afterWarmup: jwksAfterWarmup, steady: jwksSteady, storm: jwksStorm },
       memory: { after1k: rss1k, mid: rssMid, afterTotal: { after: exchanged, rssMiB: rssTotal }, fillRate: fill?.okPerSecond ?? 0 },
@@ -276,6 +300,9 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
     workers,
   };
 }
+
+const CONTENDERS = ['node', 'webCrypto', 'noSink', 'hono', 'nodeHttp', 'peer'] as const;
+type Round = Record<(typeof CONTENDERS)[number], LoadResult>;
 
 /** The round with the median throughput (its latencies come with it). */
 function medianRun(runs: readonly LoadResult[]): LoadResult {
@@ -288,7 +315,7 @@ async function startArgoSts(
   idp: LoopbackIdp,
   work: string,
   name: string,
-  auditDb: string,
+  auditDb: string | undefined,
   stdoutFile: string,
   env: Record<string, string>,
   cleanup: (() => Promise<void>)[],
@@ -307,6 +334,14 @@ async function startArgoSts(
   cleanup.push(() => stopGroup(server));
   const [, , url] = await waitForLine(server, 'stderr', /^argo-sts: serving (\S+) on (http:\/\/\S+)$/, PLAN.serverStartMs);
   return { server, url: url! };
+}
+
+/** An HTTP floor server (bench/support/floor-server.ts) in its own pinned process. */
+async function startFloor(mode: 'hono' | 'node-http', cleanup: (() => Promise<void>)[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, join(BENCH, 'support', 'floor-server.ts'), mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });
+  cleanup.push(() => stopGroup(child));
+  const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, PLAN.serverStartMs);
+  return { child, url: (JSON.parse(line) as { url: string }).url };
 }
 
 /** The peer in its own pinned process, and the request a client sends it. */

@@ -5,24 +5,23 @@
 import type { LimitResult } from '../crypto-limit.ts';
 import type { LoadResult } from '../load.ts';
 
+/** argo-sts, the same with WebCrypto, the same without the durable sink, the HTTP floors, the peer. */
+export type Contender = 'node' | 'webCrypto' | 'noSink' | 'hono' | 'nodeHttp' | 'peer';
+
 export interface BenchReport {
   readonly machine: { readonly cpus: number; readonly node: string; readonly pinned: boolean };
   readonly plan: unknown;
   readonly limit: LimitResult;
-  /** Exchanges (or peer tokens) per second in each interleaved full-load round. */
-  readonly rounds: readonly {
-    readonly node: number;
-    readonly webCrypto: number;
-    readonly peer: number;
-    readonly nodePerCpuSecond: number;
-    readonly webCryptoPerCpuSecond: number;
-    readonly peerPerCpuSecond: number;
-  }[];
+  /** Answers per second, and per CPU-second of the server, of each contender in each interleaved round. */
+  readonly rounds: readonly Record<Contender, { readonly perSecond: number; readonly perCpuSecond: number }>[];
+  /** Each contender's median round. */
+  readonly contenders: Record<Contender, LoadResult>;
   readonly node: {
     readonly max: LoadResult;
-    /** The same server with ARGO_STS_CRYPTO=webcrypto. */
-    readonly webCryptoPath: LoadResult;
     readonly half: LoadResult & { readonly targetRate: number };
+    /** The same paced load on argo-sts without the durable sink, and on the Hono floor. */
+    readonly halfNoSink: LoadResult;
+    readonly halfHonoFloor: LoadResult;
     readonly storm: { readonly statuses: Record<string, number>; readonly seconds: number; readonly secondsAfterStartupFetch: number };
     readonly jwks: {
       readonly afterWarmup: { readonly discovery: number; readonly jwks: number };
@@ -65,27 +64,34 @@ function median(values: readonly number[]): number {
 }
 
 export function summarize(report: BenchReport): Row[] {
-  const { limit, node, peer, workers, rounds } = report;
+  const { limit, node, peer, workers, rounds, contenders } = report;
   const rate = node.max.okPerSecond;
-  const cpu = {
-    node: median(rounds.map((r) => r.nodePerCpuSecond)),
-    webCrypto: median(rounds.map((r) => r.webCryptoPerCpuSecond)),
-    peer: median(rounds.map((r) => r.peerPerCpuSecond)),
-  };
+  const cpu = (name: Contender) => median(rounds.map((r) => r[name].perCpuSecond));
   const lim = limit.perCpuSecond;
+  const served = (name: Contender, what: string) => {
+    const run = contenders[name];
+    return { measure: what, value: `${n0(cpu(name))} per CPU-second (wall: ${n0(run.okPerSecond)}/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms)` };
+  };
   const rows: Row[] = [
-    { measure: 'argo-sts on Node: exchanges per CPU-second (max load)', value: `${n0(cpu.node)} (wall: ${n0(rate)}/s, p50 ${node.max.p50Ms} ms, p99 ${node.max.p99Ms} ms)` },
-    { measure: 'argo-sts, WebCrypto on the hot path (ARGO_STS_CRYPTO=webcrypto)', value: `${n0(cpu.webCrypto)} (wall: ${n0(node.webCryptoPath.okPerSecond)}/s, p50 ${node.webCryptoPath.p50Ms} ms, p99 ${node.webCryptoPath.p99Ms} ms)` },
-    { measure: 'limit, node:crypto: RS256 verify + ES256 sign per CPU-second', value: `${n0(lim.nodeCrypto.pairPerSecond)} (verify ${n0(lim.nodeCrypto.verifyPerSecond)}, sign ${n0(lim.nodeCrypto.signPerSecond)}; wall ${n0(limit.nodeCrypto.pairPerSecond)}/s)` },
-    { measure: 'limit, jose/WebCrypto sequential', value: `${n0(lim.joseSequential.pairPerSecond)} (verify ${n0(lim.joseSequential.verifyPerSecond)}, sign ${n0(lim.joseSequential.signPerSecond)}; wall ${n0(limit.joseSequential.pairPerSecond)}/s)` },
-    { measure: `limit, jose/WebCrypto ${limit.joseConcurrent.inFlight} in flight`, value: `${n0(lim.joseConcurrent.pairPerSecond)} (verify ${n0(lim.joseConcurrent.verifyPerSecond)}, sign ${n0(lim.joseConcurrent.signPerSecond)}; wall ${n0(limit.joseConcurrent.pairPerSecond)}/s)` },
-    { measure: 'peer: oidc-provider client_credentials (ES256 JWT), tokens per CPU-second', value: `${n0(cpu.peer)} (wall: ${n0(peer.okPerSecond)}/s, p50 ${peer.p50Ms} ms, p99 ${peer.p99Ms} ms)` },
-    ratioRow('argo-sts / limit (node:crypto), per CPU-second', cpu.node / lim.nodeCrypto.pairPerSecond, 0.6),
-    ratioRow('argo-sts / limit (jose/WebCrypto sequential), per CPU-second', cpu.node / lim.joseSequential.pairPerSecond),
-    ratioRow('argo-sts / peer, per CPU-second', cpu.node / cpu.peer, 2),
-    ratioRow('argo-sts node:crypto path / WebCrypto path, per CPU-second', cpu.node / cpu.webCrypto),
+    served('node', 'argo-sts on Node (node:crypto port, SQLite sink): exchanges'),
+    served('webCrypto', 'argo-sts, WebCrypto on the hot path (ARGO_STS_CRYPTO=webcrypto)'),
+    served('noSink', 'argo-sts without the durable sink (stdout audit only)'),
+    served('hono', 'HTTP floor: Hono on @hono/node-server, same request, canned answer'),
+    served('nodeHttp', 'HTTP floor: bare node:http, same request, canned answer'),
+    served('peer', 'peer: oidc-provider client_credentials (ES256 JWT): tokens'),
+    { measure: 'limit, node:crypto: RS256 verify + ES256 sign', value: `${n0(lim.nodeCrypto.pairPerSecond)} per CPU-second (verify ${n0(lim.nodeCrypto.verifyPerSecond)}, sign ${n0(lim.nodeCrypto.signPerSecond)}; wall ${n0(limit.nodeCrypto.pairPerSecond)}/s)` },
+    { measure: 'limit, jose/WebCrypto sequential', value: `${n0(lim.joseSequential.pairPerSecond)} per CPU-second (verify ${n0(lim.joseSequential.verifyPerSecond)}, sign ${n0(lim.joseSequential.signPerSecond)}; wall ${n0(limit.joseSequential.pairPerSecond)}/s)` },
+    { measure: `limit, jose/WebCrypto ${limit.joseConcurrent.inFlight} in flight`, value: `${n0(lim.joseConcurrent.pairPerSecond)} per CPU-second (verify ${n0(lim.joseConcurrent.verifyPerSecond)}, sign ${n0(lim.joseConcurrent.signPerSecond)}; wall ${n0(limit.joseConcurrent.pairPerSecond)}/s)` },
+    ratioRow('argo-sts / limit (node:crypto), per CPU-second', cpu('node') / lim.nodeCrypto.pairPerSecond, 0.6),
+    ratioRow('argo-sts / peer, per CPU-second', cpu('node') / cpu('peer'), 2),
+    ratioRow('argo-sts / limit (jose/WebCrypto sequential), per CPU-second', cpu('node') / lim.joseSequential.pairPerSecond),
+    ratioRow('argo-sts node:crypto port / WebCrypto, per CPU-second', cpu('node') / cpu('webCrypto')),
+    ratioRow('argo-sts with SQLite sink / without, per CPU-second', cpu('node') / cpu('noSink')),
+    ratioRow('argo-sts / HTTP floor (Hono), per CPU-second', cpu('node') / cpu('hono')),
+    ratioRow('HTTP floor (Hono) / limit (node:crypto), per CPU-second', cpu('hono') / lim.nodeCrypto.pairPerSecond),
+    ratioRow('HTTP floor (node:http) / limit (node:crypto), per CPU-second', cpu('nodeHttp') / lim.nodeCrypto.pairPerSecond),
     ratioRow('argo-sts / limit (node:crypto), wall clock', rate / limit.nodeCrypto.pairPerSecond),
-    ratioRow('argo-sts / peer, wall clock (interleaved rounds, medians)', rate / peer.okPerSecond),
+    ratioRow('argo-sts / peer, wall clock', rate / peer.okPerSecond),
     {
       measure: `p99 at half the max (${n0(node.half.targetRate)}/s offered, ${n0(node.half.okPerSecond)}/s served)`,
       value: `${node.half.p99Ms} ms (p50 ${node.half.p50Ms} ms)`,
@@ -93,8 +99,12 @@ export function summarize(report: BenchReport): Row[] {
       met: node.half.p99Ms <= 5,
     },
     {
+      measure: 'the same paced load: without the durable sink / on the Hono floor',
+      value: `p99 ${node.halfNoSink.p99Ms} ms (p50 ${node.halfNoSink.p50Ms} ms) / p99 ${node.halfHonoFloor.p99Ms} ms (p50 ${node.halfHonoFloor.p50Ms} ms)`,
+    },
+    {
       measure: 'JWKS fetches in steady state (per issuer)',
-      value: `${node.jwks.steady.jwks} jwks, ${node.jwks.steady.discovery} discovery (start-up, two servers: ${node.jwks.afterWarmup.jwks}, ${node.jwks.afterWarmup.discovery})`,
+      value: `${node.jwks.steady.jwks} jwks, ${node.jwks.steady.discovery} discovery (start-up, three servers: ${node.jwks.afterWarmup.jwks}, ${node.jwks.afterWarmup.discovery})`,
       target: '0',
       met: node.jwks.steady.jwks === 0 && node.jwks.steady.discovery === 0,
     },
