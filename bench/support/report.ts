@@ -68,6 +68,8 @@ export function summarize(report: BenchReport): Row[] {
   const rate = node.max.okPerSecond;
   const cpu = (name: Contender) => median(rounds.map((r) => r[name].perCpuSecond));
   const lim = limit.perCpuSecond;
+  // An exchange that did nothing but answer over Hono and verify + sign: 1 / (1/floor + 1/limit).
+  const ceiling = 1 / (1 / cpu('hono') + 1 / lim.nodeCrypto.pairPerSecond);
   const served = (name: Contender, what: string) => {
     const run = contenders[name];
     return { measure: what, value: `${n0(cpu(name))} per CPU-second (wall: ${n0(run.okPerSecond)}/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms)` };
@@ -90,6 +92,8 @@ export function summarize(report: BenchReport): Row[] {
     ratioRow('argo-sts / HTTP floor (Hono), per CPU-second', cpu('node') / cpu('hono')),
     ratioRow('HTTP floor (Hono) / limit (node:crypto), per CPU-second', cpu('hono') / lim.nodeCrypto.pairPerSecond),
     ratioRow('HTTP floor (node:http) / limit (node:crypto), per CPU-second', cpu('nodeHttp') / lim.nodeCrypto.pairPerSecond),
+    ratioRow(`ceiling: Hono floor + crypto limit in series (${n0(ceiling)} per CPU-second) / limit`, ceiling / lim.nodeCrypto.pairPerSecond),
+    ratioRow('argo-sts / that ceiling, per CPU-second', cpu('node') / ceiling),
     ratioRow('argo-sts / limit (node:crypto), wall clock', rate / limit.nodeCrypto.pairPerSecond),
     ratioRow('argo-sts / peer, wall clock', rate / peer.okPerSecond),
     {
