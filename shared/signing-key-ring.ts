@@ -128,7 +128,7 @@ export class SigningKeyRing implements SigningKeys {
     const [pending, previous] = await Promise.all([readStage('AWSPENDING'), readStage('AWSPREVIOUS')]);
     if (!current) throw new SigningKeyError('signing keys: no version of the key set is staged AWSCURRENT');
     const currentSet = await parseKeySet(alg, current.value);
-    if (!currentSet.current) throw new SigningKeyError(`signing keys: the AWSCURRENT key set has no key that can sign with ${alg}`);
+    if (!currentSet.current) throw new SigningKeyError(`signing keys: no key in the set can sign with ${alg} (signing.alg); with Secrets Manager, the AWSCURRENT version's set`);
     const others = [
       { stage: 'AWSPENDING' as const, set: pending && (await parseKeySet(alg, pending.value)) },
       { stage: 'AWSPREVIOUS' as const, set: previous && (await parseKeySet(alg, previous.value)) },

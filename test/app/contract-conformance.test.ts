@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfigText } from '../../shared/config.ts';
+import { createSecretStore } from '../../shared/secret-refs.ts';
+import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
 import { type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
@@ -85,5 +87,15 @@ describe('configuration', () => {
       'policies[0].extra: unknown key "extra"',
       'policies[0].subjects: unknown key "subjects"',
     ]);
+  });
+});
+
+describe('start-up refusals', () => {
+  it('refuses a file: key set with no key for signing.alg, naming signing.alg', async () => {
+    const rsaOnly = JSON.stringify(await generatePrivateJwks('RS256'));
+    const config = SMALL_CONFIG.replace('keys: generate', 'keys: file:/etc/argo-sts/keys.json');
+    const secrets = createSecretStore({ runtime: 'Node', env: () => undefined, file: async () => rsaOnly });
+    await expect(buildHarness(config, { now: NOW, secrets }))
+      .rejects.toThrow('signing keys: no key in the set can sign with ES256 (signing.alg)');
   });
 });
