@@ -28,8 +28,11 @@ export function openidConfiguration(config: Config): Record<string, unknown> {
  * has one, so that `issuer + /.well-known/...` resolves with or without a path-stripping proxy.
  */
 export function wellKnownPaths(config: Config, name: string): string[] {
-  const path = new URL(config.issuer).pathname.replace(/\/$/, '');
+  const pathname = new URL(config.issuer).pathname;
+  const path = pathname.replace(/\/$/, '');
   const paths = [`/.well-known/${name}`];
   if (path) paths.push(`${path}/.well-known/${name}`);
+  // An issuer ending in "/": OIDC Discovery drops that slash, a literal `issuer + /.well-known/...` keeps it.
+  if (config.issuer.endsWith('/')) paths.push(`${pathname}/.well-known/${name}`);
   return paths;
 }

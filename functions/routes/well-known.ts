@@ -18,4 +18,5 @@ async function serveWellKnown(c: Context<AppEnv>, name: string) {
 for (const name of ['openid-configuration', 'jwks.json']) {
   wellKnownRoutes.get(`/.well-known/${name}`, (c) => serveWellKnown(c, name));
   wellKnownRoutes.get(`/:prefix{.+}/.well-known/${name}`, (c) => serveWellKnown(c, name));
+  wellKnownRoutes.get(`//.well-known/${name}`, (c) => serveWellKnown(c, name));
 }

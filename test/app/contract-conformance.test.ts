@@ -99,3 +99,19 @@ describe('start-up refusals', () => {
       .rejects.toThrow('signing keys: no key in the set can sign with ES256 (signing.alg)');
   });
 });
+
+describe('discovery at issuer + /.well-known/openid-configuration', () => {
+  it.each([
+    ['https://sts.example.com/tenant-a/', ['/tenant-a//.well-known/openid-configuration', '/tenant-a/.well-known/openid-configuration', '/.well-known/openid-configuration']],
+    ['https://sts.example.com/', ['//.well-known/openid-configuration', '/.well-known/openid-configuration']],
+    ['https://sts.example.com/tenant-a', ['/tenant-a/.well-known/openid-configuration', '/.well-known/openid-configuration']],
+  ])('serves the issuer %s at the literal concatenation and the slash-stripped form', async (issuer, paths) => {
+    const app = (await buildHarness(SMALL_CONFIG.replace('issuer: https://sts.example.com', `issuer: ${issuer}`), { now: NOW })).app;
+    for (const path of paths) {
+      const res = await app.request(path);
+      expect({ path, status: res.status }).toEqual({ path, status: 200 });
+      expect(((await res.json()) as { issuer: string }).issuer).toBe(issuer);
+      expect((await app.request(path.replace('openid-configuration', 'jwks.json'))).status).toBe(200);
+    }
+  });
+});
