@@ -61,11 +61,6 @@ type KeyResolver = (header: { alg?: string; kid?: string }) => Promise<CryptoKey
 export async function verifyCompactJws(raw: string, header: { alg?: string; kid?: string }, resolveKey: KeyResolver, port: CryptoPort): Promise<void> {
   const alg = header.alg;
   if (typeof alg !== 'string') throw new joseErrors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
-  const key = await resolveKey(header);
-  if (key instanceof Uint8Array) throw new joseErrors.JOSENotSupported('symmetric keys cannot verify subject tokens');
-  if (/^(RS|PS)/.test(alg) && ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength ?? 0) < MIN_RSA_BITS) {
-    throw new joseErrors.JWSSignatureVerificationFailed(`${alg} requires a key of ${MIN_RSA_BITS} bits or more`);
-  }
   const dot = raw.lastIndexOf('.');
   let signature: Uint8Array<ArrayBuffer>;
   try {
@@ -73,9 +68,21 @@ export async function verifyCompactJws(raw: string, header: { alg?: string; kid?
   } catch {
     throw new joseErrors.JWSSignatureVerificationFailed();
   }
-  if (!(await port.verify(alg, key, new TextEncoder().encode(raw.slice(0, dot)), signature))) {
-    throw new joseErrors.JWSSignatureVerificationFailed();
+  const signingInput = new TextEncoder().encode(raw.slice(0, dot));
+  let candidates: AsyncIterable<CryptoKey | Uint8Array> | Iterable<CryptoKey | Uint8Array>;
+  try {
+    candidates = [await resolveKey(header)];
+  } catch (err) {
+    // Several keys fit a token without a kid (or with a shared kid): the signature decides which.
+    if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+    candidates = err as unknown as AsyncIterable<CryptoKey>;
   }
+  for await (const key of candidates) {
+    if (key instanceof Uint8Array) throw new joseErrors.JOSENotSupported('symmetric keys cannot verify subject tokens');
+    if (/^(RS|PS)/.test(alg) && ((key.algorithm as RsaHashedKeyAlgorithm).modulusLength ?? 0) < MIN_RSA_BITS) continue;
+    if (await port.verify(alg, key, signingInput, signature)) return;
+  }
+  throw new joseErrors.JWSSignatureVerificationFailed();
 }
 
 /** A compact JWS over `payload` with the protected header given, signed through the port. */

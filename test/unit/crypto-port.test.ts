@@ -61,6 +61,18 @@ describe.each(PORTS)('the %s crypto port', (_name, port) => {
     await expect(verify(token, createLocalJWKSet(jwks), port)).rejects.toBeInstanceOf(errors.JWKSNoMatchingKey);
   });
 
+  it('accepts a token without kid when several keys of the set fit its alg, and refuses one no key signed', async () => {
+    const first = await keyPairFor('RS256');
+    const second = await keyPairFor('RS256');
+    const strip = ({ kid: _kid, ...jwk }: JWK) => jwk;
+    const jwks = { keys: [strip(first.jwks.keys[0]!), strip(second.jwks.keys[0]!)] };
+    const bySecond = await new CompactSign(payload).setProtectedHeader({ alg: 'RS256' }).sign(second.privateKey);
+    await expect(verify(bySecond, createLocalJWKSet(jwks), port)).resolves.toBeUndefined();
+    const stranger = await keyPairFor('RS256');
+    const byStranger = await new CompactSign(payload).setProtectedHeader({ alg: 'RS256' }).sign(stranger.privateKey);
+    await expect(verify(byStranger, createLocalJWKSet(jwks), port)).rejects.toBeInstanceOf(errors.JWSSignatureVerificationFailed);
+  });
+
   it('refuses an RS256 signature made with a 1024-bit key, as jose does', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const jwks = { keys: [{ ...(publicKey.export({ format: 'jwk' }) as JWK), kid: 'weak', alg: 'RS256' }] };
