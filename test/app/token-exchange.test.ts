@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { GITHUB_KEYCLOAK_POLICIES_YAML, signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = 1_790_000_000;
@@ -26,32 +26,7 @@ idps:
 targets:
   - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
   - { name: argo-dev, kind: kubernetes-oidc, audience: kubernetes-dev }
-policies:
-  - id: ci-main
-    idp: github
-    target: argo-prod
-    subject: repo:acme/app:ref:refs/heads/main
-    claims: { repository_owner: acme }
-    namespaces: [ci]
-    scopes: [argo:submit, argo:read]
-    max_ttl: 15m
-  - id: ci-read-any-branch
-    idp: github
-    target: [argo-prod, argo-dev]
-    subject_pattern: "repo:acme/*"
-    claims: { repository_owner: acme }
-    namespaces: [ci, staging]
-    scopes: [argo:read]
-  - id: people
-    idp: keycloak
-    target: argo-dev
-    claims: { groups: platform-engineers }
-    namespaces: [dev]
-    scopes: [argo:manage, argo:read]
-    delegation:
-      actors:
-        - { idp: keycloak, subject: agent-7 }
-`;
+${GITHUB_KEYCLOAK_POLICIES_YAML}`;
 }
 
 function githubClaims(overrides: Record<string, unknown> = {}) {
@@ -77,7 +52,7 @@ async function expectRefusal(res: Response, status: number, error: string, check
 beforeAll(async () => {
   github = await startLoopbackIdp();
   keycloak = await startLoopbackIdp({ path: '/realms/platform' });
-  h = await buildHarness(config(), { now: NOW, env: { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) } });
+  h = await buildHarness(config(), { now: NOW, env: await signingKeysEnv() });
 });
 afterAll(async () => {
   await github.close();
@@ -303,7 +278,7 @@ describe('issuer keys', () => {
   it('answers 503 temporarily_unavailable when an issuer has no cached keys and its JWKS is down', async () => {
     const down = await startLoopbackIdp();
     down.setDown(true);
-    const harness = await buildHarness(config().replace(github.issuer, down.issuer), { now: NOW, env: { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) } });
+    const harness = await buildHarness(config().replace(github.issuer, down.issuer), { now: NOW, env: await signingKeysEnv() });
     const res = await harness.exchange({ subject_token: await down.sign(fixtureClaims('github-actions', NOW, { iss: down.issuer })), audience: 'argo-prod' });
     await expectRefusal(res, 503, 'temporarily_unavailable', 'signature');
     await down.close();
