@@ -5,8 +5,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECK_IDS } from '../../shared/errors.ts';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { GITHUB_KEYCLOAK_POLICIES_YAML, signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = 1_790_000_000;
@@ -19,7 +19,7 @@ let keycloak: LoopbackIdp;
 let entra: LoopbackIdp;
 let ghe: LoopbackIdp;
 let gitlab: LoopbackIdp;
-let signingKeys: string;
+let signingKeys: { SIGNING_KEYS: string };
 let h: Harness;
 
 function config(reveal: 'verified' | 'full' | 'basic' = 'verified', overrides: { githubIssuer?: string } = {}): string {
@@ -57,32 +57,7 @@ idps:
 targets:
   - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes, argo_server: https://argo.example.com }
   - { name: argo-dev, kind: kubernetes-oidc, audience: kubernetes-dev }
-policies:
-  - id: ci-main
-    idp: github
-    target: argo-prod
-    subject: repo:acme/app:ref:refs/heads/main
-    claims: { repository_owner: acme }
-    namespaces: [ci]
-    scopes: [argo:submit, argo:read]
-    max_ttl: 15m
-  - id: ci-read-any-branch
-    idp: github
-    target: [argo-prod, argo-dev]
-    subject_pattern: "repo:acme/*"
-    claims: { repository_owner: acme }
-    namespaces: [ci, staging]
-    scopes: [argo:read]
-  - id: people
-    idp: keycloak
-    target: argo-dev
-    claims: { groups: platform-engineers }
-    namespaces: [dev]
-    scopes: [argo:manage, argo:read]
-    delegation:
-      actors:
-        - { idp: keycloak, subject: agent-7 }
-`;
+${GITHUB_KEYCLOAK_POLICIES_YAML}`;
 }
 
 const githubClaims = (overrides: Record<string, unknown> = {}) => fixtureClaims('github-actions', NOW, { iss: github.issuer, ...overrides });
@@ -124,8 +99,8 @@ beforeAll(async () => {
     startLoopbackIdp(),
     startLoopbackIdp(),
   ]);
-  signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
-  h = await buildHarness(config(), { now: NOW, env: { SIGNING_KEYS: signingKeys } });
+  signingKeys = await signingKeysEnv();
+  h = await buildHarness(config(), { now: NOW, env: signingKeys });
 });
 afterAll(async () => {
   await Promise.all([github, keycloak, entra, ghe, gitlab].map((idp) => idp.close()));
@@ -195,7 +170,7 @@ describe('time checks name the measured skew, the leeway and the server time', (
   });
 
   it('uses the per-idp leeway in force', async () => {
-    const tight = await buildHarness(config().replace('preset: github-actions\n', 'preset: github-actions\n    clock_skew: 10s\n'), { now: NOW, env: { SIGNING_KEYS: signingKeys } });
+    const tight = await buildHarness(config().replace('preset: github-actions\n', 'preset: github-actions\n    clock_skew: 10s\n'), { now: NOW, env: signingKeys });
     const body = await diagnose(tight, { subject_token: await github.sign(githubClaims({ iat: NOW + 20 })) });
     expect(check(body, 'issued_at')).toMatchObject({ status: 'fail', seconds: 20, leeway_seconds: 10 });
   });
@@ -326,7 +301,7 @@ describe('signature failures are named', () => {
   });
 
   it('fails signature for an algorithm the idp does not accept', async () => {
-    const full = await buildHarness(config('full').replace('algorithms: [RS256]', 'algorithms: [ES256]'), { now: NOW, env: { SIGNING_KEYS: signingKeys } });
+    const full = await buildHarness(config('full').replace('algorithms: [RS256]', 'algorithms: [ES256]'), { now: NOW, env: signingKeys });
     const body = await diagnose(full, { subject_token: await keycloak.sign(keycloakClaims()), audience: 'argo-dev' });
     expect(check(body, 'signature')).toMatchObject({ status: 'fail', cause: 'signature.algorithm', expected: ['ES256'] });
     expect(check(body, 'signature').hint).toContain('RS256');
@@ -335,7 +310,7 @@ describe('signature failures are named', () => {
   it('fails signature when the JWKS is unreachable, and under full says what the fetch answered', async () => {
     const down = await startLoopbackIdp();
     down.setDown(true);
-    const full = await buildHarness(config('full', { githubIssuer: down.issuer }), { now: NOW, env: { SIGNING_KEYS: signingKeys } });
+    const full = await buildHarness(config('full', { githubIssuer: down.issuer }), { now: NOW, env: signingKeys });
     const body = await diagnose(full, { subject_token: await down.sign(githubClaims({ iss: down.issuer })) });
     await down.close();
     expect(check(body, 'signature')).toMatchObject({ status: 'fail', cause: 'signature.keys-unavailable' });
@@ -489,7 +464,7 @@ describe('disclosure (diagnose.reveal)', () => {
   });
 
   it('full: the same forged token gets expected values and the policy trace', async () => {
-    const full = await buildHarness(config('full'), { now: NOW, env: { SIGNING_KEYS: signingKeys } });
+    const full = await buildHarness(config('full'), { now: NOW, env: signingKeys });
     const forged = await github.sign(githubClaims({ sub: 'repo:evil/app:ref:refs/heads/main' }), { foreignKey: true });
     const body = await diagnose(full, { subject_token: forged });
     expect(body.disclosure).toBe('full');
@@ -499,7 +474,7 @@ describe('disclosure (diagnose.reveal)', () => {
   });
 
   it('basic: a genuine token gets its failing checks and token facts, never expected values or the trace', async () => {
-    const basic = await buildHarness(config('basic'), { now: NOW, env: { SIGNING_KEYS: signingKeys } });
+    const basic = await buildHarness(config('basic'), { now: NOW, env: signingKeys });
     const body = await diagnose(basic, { subject_token: await github.sign(githubClaims({ repository_owner: 'evil', iat: NOW + 95 })) });
     expect(body.disclosure).toBe('summarized');
     expect(failing(body)).toEqual(['issued_at', 'policy']);
