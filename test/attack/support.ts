@@ -8,8 +8,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportSPKI, generateKeyPair, importJWK } from 'jose';
 import { expect } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { CI_MAIN_POLICY_YAML, signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp } from '../support/loopback-idp.ts';
 
 export const NOW = 1_790_000_000;
@@ -33,14 +33,7 @@ targets:
   - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
   - { name: argo-dev, kind: kubernetes-oidc, audience: kubernetes-dev }
 policies:
-  - id: ci-main
-    idp: github
-    target: argo-prod
-    subject: repo:acme/app:ref:refs/heads/main
-    claims: { repository_owner: acme }
-    namespaces: [ci]
-    scopes: [argo:submit, argo:read]
-    max_ttl: 15m
+${CI_MAIN_POLICY_YAML}
     delegation:
       actors: [{ idp: agents, subject: agent-7, scopes: [argo:read] }]
   - id: ci-read
@@ -54,7 +47,7 @@ policies:
 }
 
 export async function attackHarness(config: string): Promise<Harness> {
-  return buildHarness(config, { now: NOW, env: { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) } });
+  return buildHarness(config, { now: NOW, env: await signingKeysEnv() });
 }
 
 export function githubClaims(github: LoopbackIdp, overrides: Record<string, unknown> = {}): Record<string, unknown> {
