@@ -16,6 +16,14 @@ export const SPAWN_LIMITS = {
   auditLineMs: 5_000,
 } as const;
 
+/**
+ * The env `npm start` needs to serve `configPath` on a free loopback port (PORT 0, HOST
+ * 127.0.0.1), plus `extra` (the signing keys the config refers to, say).
+ */
+export function loopbackServerEnv(configPath: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ARGO_STS_CONFIG_FILE: configPath, PORT: '0', HOST: '127.0.0.1', ...extra };
+}
+
 export interface ServerOutput {
   /** Complete lines written so far (a trailing partial line is held back until its newline). */
   readonly stdout: readonly string[];
