@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { auditedGithubConfig, signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
-import { type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
+import { loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
 
 let github: LoopbackIdp;
 let dir: string;
@@ -20,20 +20,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'argo-sts-metrics-'));
   github = await startLoopbackIdp();
   const configPath = join(dir, 'argo-sts.yaml');
-  writeFileSync(configPath, `
-issuer: https://sts.metrics.test
-signing: { alg: ES256, keys: env:SIGNING_KEYS }
-idps:
-  - { name: github, issuer: ${github.issuer}, audiences: [argo-sts], preset: github-actions }
-targets:
-  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
-policies:
-  - { id: ci-main, idp: github, target: argo-prod, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:submit] }
-audit: { sink: "sqlite:${join(dir, 'audit.db')}" }
-`);
-  server = await spawnServer({
-    ARGO_STS_CONFIG_FILE: configPath, PORT: '0', HOST: '127.0.0.1', SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')),
-  });
+  writeFileSync(configPath, auditedGithubConfig({ issuer: 'https://sts.metrics.test', githubIssuer: github.issuer, dir }));
+  server = await spawnServer(loopbackServerEnv(configPath, await signingKeysEnv()));
 });
 
 afterAll(async () => {
