@@ -10,16 +10,14 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
-import { type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
-
-const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+import { loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
+import { idTokenExchangeForm } from '../support/token-requests.ts';
 
 let github: LoopbackIdp;
 let dir: string;
-let signingKeys: string;
+let signingKeys: { SIGNING_KEYS: string };
 
 function configFile(name: string, dbPath: string, extra = ''): string {
   const path = join(dir, name);
@@ -45,7 +43,7 @@ ${extra}
 }
 
 function start(configPath: string): Promise<SpawnedServer> {
-  return spawnServer({ ARGO_STS_CONFIG_FILE: configPath, PORT: '0', HOST: '127.0.0.1', SIGNING_KEYS: signingKeys });
+  return spawnServer(loopbackServerEnv(configPath, signingKeys));
 }
 
 async function githubToken(claims: Record<string, unknown> = {}): Promise<string> {
@@ -65,7 +63,7 @@ async function post(server: SpawnedServer, body: string, contentType = 'applicat
 }
 
 function form(params: Record<string, string>): string {
-  return new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token_type: ID_TOKEN_TYPE, audience: 'argo-prod', ...params }).toString();
+  return idTokenExchangeForm({ audience: 'argo-prod', ...params }).toString();
 }
 
 function rows(dbPath: string): Record<string, any>[] {
@@ -79,7 +77,7 @@ function rows(dbPath: string): Record<string, any>[] {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'argo-sts-audit-'));
-  signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
+  signingKeys = await signingKeysEnv();
   github = await startLoopbackIdp();
 });
 
