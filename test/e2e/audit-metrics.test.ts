@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditedGithubConfig, signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
+import { idTokenExchangeForm } from '../support/token-requests.ts';
 
 let github: LoopbackIdp;
 let dir: string;
@@ -35,9 +36,7 @@ async function exchange(params: Record<string, string> = {}) {
   const res = await fetch(`${server.url}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+    body: idTokenExchangeForm({
       subject_token: await github.sign(fixtureClaims('github-actions', now, { iss: github.issuer, jti: crypto.randomUUID() })),
       ...params,
     }),
