@@ -15,13 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { ARGO_STS_AUDIENCE, type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
-import { type SpawnedServer, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
+import { loopbackServerEnv, type SpawnedServer, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
+import { ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../support/token-requests.ts';
 
 const ISSUER = 'https://argo-sts.platform.example/sts';
 const CLUSTER_AUDIENCE = 'kubernetes';
-const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 
 let keycloak: OidcProviderIdp;
 let github: LoopbackIdp;
@@ -86,7 +85,7 @@ function writeConfig(name: string, text: string): string {
 }
 
 function serverEnv(configPath: string): Record<string, string> {
-  return { ARGO_STS_CONFIG_FILE: configPath, PORT: '0', HOST: '127.0.0.1', SIGNING_KEYS: signingKeys };
+  return loopbackServerEnv(configPath, { SIGNING_KEYS: signingKeys });
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -109,7 +108,7 @@ async function exchange(subjectToken: string, params: Record<string, string> = {
   const res = await fetch(`${server.url}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, audience: 'argo-prod', ...params }).toString(),
+    body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, audience: 'argo-prod', ...params }).toString(),
   });
   const body = (await res.json()) as Record<string, any>;
   const requestId = res.headers.get('x-request-id');
