@@ -13,7 +13,8 @@ import { type FakeSecretsManager, startFakeSecretsManager } from '../fakes/aws-s
 import { AKS_SERVER_APP, FAKE_TENANT, type FakeEntra, startFakeEntra } from '../fakes/entra.ts';
 import { type FakeKubernetes, reviewToken, startFakeKubernetes } from '../fakes/kubernetes-api.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
-import { type SpawnedServer, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
+import { loopbackServerEnv, type SpawnedServer, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
+import { idTokenExchangeForm } from '../support/token-requests.ts';
 
 const { tenantId: TENANT, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } = FAKE_TENANT;
 const CLUSTER_TOKEN = 'broker-narrow-token';
@@ -52,17 +53,13 @@ function config(): string {
 function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
   const path = join(dir, 'argo-sts.json');
   writeFileSync(path, config());
-  return { ARGO_STS_CONFIG_FILE: path, PORT: '0', HOST: '127.0.0.1', ENTRA_SECRET: CLIENT_SECRET, ...aws.env, ...extra };
+  return loopbackServerEnv(path, { ENTRA_SECRET: CLIENT_SECRET, ...aws.env, ...extra });
 }
 
 async function exchange(params: Record<string, string>): Promise<Response> {
   return fetch(`${server.url}/token`, {
     method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-      ...params,
-    }),
+    body: idTokenExchangeForm(params),
   });
 }
 
