@@ -1,18 +1,7 @@
 /** POST /diagnose and its page in real workerd: the same core, the Workers runtime. */
 import { SELF } from 'cloudflare:test';
-import { importJWK, SignJWT } from 'jose';
-import { describe, expect, inject, it } from 'vitest';
-import githubClaims from '../fixtures/claims/github-actions.json';
-
-async function signSubject(overrides: Record<string, unknown> = {}): Promise<string> {
-  const jwk = JSON.parse(inject('idpPrivateJwk'));
-  const key = await importJWK(jwk, 'RS256');
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(githubClaims)) if (!k.startsWith('_')) claims[k] = v;
-  Object.assign(claims, { iss: inject('idpIssuer'), iat: now, nbf: now - 600, exp: now + 300 }, overrides);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: jwk.kid }).sign(key);
-}
+import { describe, expect, it } from 'vitest';
+import { signSubject } from './signed-subject.ts';
 
 type Check = { check: string; status: string; seconds?: number; leeway_seconds?: number; expected?: unknown; cause?: string };
 
