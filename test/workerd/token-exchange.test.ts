@@ -1,28 +1,15 @@
 /** The same worker that `wrangler deploy` ships, in real workerd, against a loopback IdP. */
 import { SELF } from 'cloudflare:test';
-import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose';
-import { describe, expect, inject, it } from 'vitest';
-import githubClaims from '../fixtures/claims/github-actions.json';
-
-async function signSubject(overrides: Record<string, unknown> = {}): Promise<string> {
-  const jwk = JSON.parse(inject('idpPrivateJwk'));
-  const key = await importJWK(jwk, 'RS256');
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(githubClaims)) if (!k.startsWith('_')) claims[k] = v;
-  Object.assign(claims, { iss: inject('idpIssuer'), iat: now, nbf: now - 600, exp: now + 300 }, overrides);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: jwk.kid }).sign(key);
-}
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { idTokenExchangeForm } from '../support/token-requests.ts';
+import { signSubject } from './signed-subject.ts';
 
 function exchange(params: Record<string, string>) {
   return SELF.fetch('https://sts.workers.test/token', {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-      ...params,
-    }),
+    body: idTokenExchangeForm(params),
   });
 }
 
