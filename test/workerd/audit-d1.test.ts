@@ -4,33 +4,25 @@
  * and migrations as SQLite on Node.
  */
 import { env, SELF } from 'cloudflare:test';
-import { decodeJwt, importJWK, SignJWT } from 'jose';
-import { describe, expect, inject, it, vi } from 'vitest';
+import { decodeJwt } from 'jose';
+import { describe, expect, it, vi } from 'vitest';
 import { D1AuditSink, type D1Like, migrateD1 } from '../../functions/adapters/d1-audit-sink.ts';
 import { AUDIT_MIGRATIONS } from '../../shared/audit-schema.ts';
-import githubClaims from '../fixtures/claims/github-actions.json';
+import { idTokenExchangeForm } from '../support/token-requests.ts';
+import { signSubject as signLoopbackSubject } from './signed-subject.ts';
 
 const db = (env as unknown as { AUDIT_DB: D1Like }).AUDIT_DB;
 
-async function signSubject(overrides: Record<string, unknown> = {}): Promise<string> {
-  const jwk = JSON.parse(inject('idpPrivateJwk'));
-  const key = await importJWK(jwk, 'RS256');
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(githubClaims)) if (!k.startsWith('_')) claims[k] = v;
-  Object.assign(claims, { iss: inject('idpIssuer'), iat: now, nbf: now - 600, exp: now + 300, jti: crypto.randomUUID() }, overrides);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: jwk.kid }).sign(key);
+/** A fresh jti each time, so no token is ever presented twice. */
+function signSubject(overrides: Record<string, unknown> = {}): Promise<string> {
+  return signLoopbackSubject({ jti: crypto.randomUUID(), ...overrides });
 }
 
 async function exchange(params: Record<string, string>) {
   const res = await SELF.fetch('https://sts.workers.test/token', {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': '203.0.113.9' },
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
-      ...params,
-    }),
+    body: idTokenExchangeForm(params),
   });
   return { res, body: (await res.json()) as Record<string, any>, requestId: res.headers.get('x-request-id')! };
 }
