@@ -3,25 +3,15 @@
  * code an edge function or an agent running on Workers would use (no Node APIs).
  */
 import { SELF } from 'cloudflare:test';
-import { importJWK, SignJWT } from 'jose';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CredentialCache, decodeJwtClaims, diagnose, exchange, listTargets, StsRequestError } from '../../client/index.ts';
-import githubClaims from '../fixtures/claims/github-actions.json';
+import { signSubject } from './signed-subject.ts';
 
 const options = { broker: 'https://sts.workers.test', fetch: (request: Request) => SELF.fetch(request), userAgent: 'workerd-client-test' };
 
-async function jobToken(): Promise<string> {
-  const jwk = JSON.parse(inject('idpPrivateJwk'));
-  const now = Math.floor(Date.now() / 1000);
-  const claims = Object.fromEntries(Object.entries(githubClaims).filter(([k]) => !k.startsWith('_')));
-  return new SignJWT({ ...claims, iss: inject('idpIssuer'), iat: now, nbf: now - 600, exp: now + 300 })
-    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: jwk.kid })
-    .sign(await importJWK(jwk, 'RS256'));
-}
-
 describe('the argo-sts client on Workers', () => {
   it('exchanges through the worker and caches the credential until it nears expiry', async () => {
-    const subjectToken = await jobToken();
+    const subjectToken = await signSubject();
     const cache = new CredentialCache();
     let exchanges = 0;
     const get = () => cache.get('argo-prod/ci', () => {
@@ -36,7 +26,7 @@ describe('the argo-sts client on Workers', () => {
   });
 
   it('surfaces a refusal as StsRequestError with the check and request_id, and diagnoses it', async () => {
-    const subjectToken = await jobToken();
+    const subjectToken = await signSubject();
     const err = await exchange(options, { subjectToken, audience: 'argo-prod', scope: 'argo:manage' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StsRequestError);
     expect(err).toMatchObject({ error: 'invalid_scope', check: 'scope', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
