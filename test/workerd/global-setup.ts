@@ -4,6 +4,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { ciMainPolicy } from '../support/configs.ts';
 import { startLoopbackIdp } from '../support/loopback-idp.ts';
 
 declare module 'vitest' {
@@ -24,16 +25,7 @@ export default async function setup(project: TestProject) {
     defaults: { ttl: '10m', max_ttl: '1h', clock_skew: '60s' },
     idps: [{ name: 'github', issuer: idp.issuer, audiences: ['argo-sts'], preset: 'github-actions' }],
     targets: [{ name: 'argo-prod', kind: 'kubernetes-oidc', audience: 'kubernetes' }],
-    policies: [{
-      id: 'ci-main',
-      idp: 'github',
-      target: 'argo-prod',
-      subject: 'repo:acme/app:ref:refs/heads/main',
-      claims: { repository_owner: 'acme' },
-      namespaces: ['ci'],
-      scopes: ['argo:submit', 'argo:read'],
-      max_ttl: '15m',
-    }],
+    policies: [ciMainPolicy()],
     // The AUDIT_DB binding is a real (local) D1 database, declared in vitest.config.ts.
     audit: { sink: 'd1:AUDIT_DB' },
   };
