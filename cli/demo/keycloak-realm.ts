@@ -11,9 +11,9 @@
  * - an AI agent authenticates with client credentials (its service account): `sub` is the client.
  * Development only: users and client secrets are generated per run and live in memory.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
+import { listenMounted } from './mounted-server.ts';
 
 export const REALM_AUDIENCE = 'argo-sts';
 const RESOURCE = 'urn:argo-sts';
@@ -102,19 +102,8 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
   const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const signingJwk = { ...(await exportJWK(privateKey)), kid: `realm-${crypto.randomUUID().slice(0, 8)}`, alg: 'RS256', use: 'sig' };
 
-  let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server: Server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (!handle || (url !== mountPath && !url.startsWith(`${mountPath}/`))) {
-      res.writeHead(404).end();
-      return;
-    }
-    Object.assign(req, { originalUrl: url });
-    req.url = url.slice(mountPath.length) || '/';
-    handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}${mountPath}`;
+  const server = await listenMounted(mountPath);
+  const issuer = server.url;
 
   const { Provider, errors } = (await import(OIDC_PROVIDER_MODULE)) as ProviderModule;
   const resourceServer = {
@@ -163,7 +152,7 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
     const accessToken = await token.save();
     ctx.body = { access_token: accessToken, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
   }, ['username', 'password', 'scope']);
-  handle = provider.callback();
+  server.mount(provider.callback());
 
   async function tokenRequest(body: Record<string, string>, authorization?: string): Promise<string> {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -183,9 +172,6 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
       { grant_type: 'client_credentials' },
       `Basic ${btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(secrets.get(clientId) ?? '')}`)}`,
     ),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () => server.close(),
   };
 }
