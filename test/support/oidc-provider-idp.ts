@@ -12,9 +12,9 @@
  * is no end-user), `client_id`, `iat`, `exp`, `jti`, `iss`, `aud`, `scope` when granted, no `nbf`,
  * header `typ: at+jwt`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { listenMounted } from '../../cli/demo/mounted-server.ts';
 
 /** The resource indicator whose tokens carry `aud: argo-sts`. */
 export const ARGO_STS_RESOURCE = 'urn:argo-sts';
@@ -96,23 +96,8 @@ export async function startOidcProviderIdp(options: { realm?: string; clientId?:
     realm_access: { roles: ['default-roles-platform', 'argo-submitter'] },
   };
 
-  // The issuer has a path, so the port must be known before the provider exists: listen first,
-  // then route requests to the provider once it is built.
-  let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server: Server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (!handle || (url !== mountPath && !url.startsWith(`${mountPath}/`))) {
-      res.writeHead(404).end();
-      return;
-    }
-    // Mount the way connect/express do: the provider sees the path below the mount point and
-    // derives its absolute URLs (jwks_uri, token_endpoint) from originalUrl.
-    Object.assign(req, { originalUrl: url });
-    req.url = url.slice(mountPath.length) || '/';
-    handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}${mountPath}`;
+  const server = await listenMounted(mountPath);
+  const issuer = server.url;
 
   const { Provider } = (await import(OIDC_PROVIDER_MODULE)) as { Provider: ProviderConstructor };
   const provider = new Provider(issuer, {
@@ -145,7 +130,7 @@ export async function startOidcProviderIdp(options: { realm?: string; clientId?:
     extraTokenClaims: () => ({ ...mappedClaims }),
     ttl: { ClientCredentials: 300 },
   });
-  handle = provider.callback();
+  server.mount(provider.callback());
 
   return {
     issuer,
@@ -166,9 +151,6 @@ export async function startOidcProviderIdp(options: { realm?: string; clientId?:
       }
       return body.access_token;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () => server.close(),
   };
 }
