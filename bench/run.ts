@@ -33,6 +33,7 @@ import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp
 import type { LimitInput, LimitResult } from './crypto-limit.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { cpuSeconds, freePort, NODE, NODE_FLAGS, PINNING, pinSelf, rssMiB, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
+import { benchBrokerConfig, exchangeBody } from './support/broker-config.ts';
 import { presignTokens } from './support/subject-tokens.ts';
 import { formatTable, summarize, type BenchReport } from './support/report.ts';
 
@@ -61,34 +62,7 @@ export const PLAN = {
   serverStartMs: 30_000,
 } as const;
 
-const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-
-function exchangeBody(token: string): string {
-  return new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: token, subject_token_type: ID_TOKEN, audience: 'argo-prod' }).toString();
-}
-
-function brokerConfig(idp: LoopbackIdp, auditDb?: string): Record<string, unknown> {
-  return {
-    issuer: 'https://sts.bench.example',
-    signing: { alg: 'ES256', keys: 'env:ARGO_STS_SIGNING_KEYS' },
-    defaults: { ttl: '10m', max_ttl: '1h', clock_skew: '60s' },
-    idps: [{ name: 'github', issuer: idp.issuer, audiences: ['argo-sts'], preset: 'github-actions' }],
-    targets: [{ name: 'argo-prod', kind: 'kubernetes-oidc', audience: 'kubernetes' }],
-    policies: [{
-      id: 'ci-main',
-      idp: 'github',
-      target: 'argo-prod',
-      subject_pattern: 'repo:acme/*:ref:refs/heads/main',
-      claims: { repository_owner: 'acme' },
-      namespaces: ['ci'],
-      scopes: ['argo:submit', 'argo:read'],
-      max_ttl: '15m',
-    }],
-    ...(auditDb ? { audit: { sink: `sqlite:${auditDb}` } } : {}),
-  };
-}
 
 /** Hands out each pre-signed token once, phase after phase. */
 class TokenPool {
@@ -321,7 +295,7 @@ async function startArgoSts(
   cleanup: (() => Promise<void>)[],
 ): Promise<{ server: ChildProcess; url: string }> {
   const configFile = join(work, `argo-sts-${name}.json`);
-  writeFileSync(configFile, JSON.stringify(brokerConfig(idp, auditDb), null, 2));
+  writeFileSync(configFile, JSON.stringify(benchBrokerConfig(idp, auditDb), null, 2));
   const signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
   const stdoutFd = openSync(stdoutFile, 'w');
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
@@ -366,7 +340,7 @@ async function measureWorkers(idp: LoopbackIdp, work: string, log: (m: string) =
 
   const tokens = await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.workers.tokens, tag: 'w' });
   const envFile = join(work, 'workers.env');
-  const config = brokerConfig(idp);
+  const config = benchBrokerConfig(idp);
   writeFileSync(envFile, `ARGO_STS_CONFIG='${JSON.stringify(config)}'\nARGO_STS_SIGNING_KEYS='${JSON.stringify(await generatePrivateJwks('ES256'))}'\n`);
   const port = await freePort();
   const outFd = openSync(join(work, 'wrangler.out'), 'w');
