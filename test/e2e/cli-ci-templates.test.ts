@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from '../../cli/demo/github-actions-runner.ts';
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config.ts';
+import type { NodeServer } from '../../functions/node.ts';
+import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,7 +34,7 @@ beforeAll(async () => {
   github = await startLoopbackIdp();
   gitlab = await startLoopbackIdp();
   actions = await startActionsTokenEndpoint((audience) => github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer, aud: audience })));
-  const config = parseConfigText(`
+  broker = await startInProcessBroker(`
 issuer: http://127.0.0.1/sts
 signing: { alg: ES256, keys: generate }
 idps:
@@ -45,8 +45,7 @@ targets:
 policies:
   - { id: github-ci, idp: github, target: argo-prod, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:submit, argo:read] }
   - { id: gitlab-ci, idp: gitlab, target: argo-prod, subject_pattern: "project_path:platform/*", namespaces: [ci], scopes: [argo:submit] }
-`);
-  broker = await startNodeServer({ config, port: 0, env: {}, writeLine: (line) => auditLines.push(JSON.parse(line)), warn: () => {} });
+`, auditLines);
 });
 
 afterAll(async () => {
