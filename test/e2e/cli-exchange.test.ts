@@ -14,8 +14,8 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from '../../cli/demo/github-actions-runner.ts';
 import { runCli } from '../../cli/main.ts';
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config.ts';
+import type { NodeServer } from '../../functions/node.ts';
+import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 let github: LoopbackIdp;
@@ -28,7 +28,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-cli-'));
   github = await startLoopbackIdp();
   actions = await startActionsTokenEndpoint((audience) => github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer, aud: audience })));
-  const config = parseConfigText(`
+  broker = await startInProcessBroker(`
 issuer: http://127.0.0.1/sts
 signing: { alg: ES256, keys: generate }
 idps:
@@ -44,8 +44,7 @@ policies:
     namespaces: [ci]
     scopes: [argo:submit, argo:read]
     max_ttl: 15m
-`);
-  broker = await startNodeServer({ config, port: 0, env: {}, writeLine: (line) => auditLines.push(JSON.parse(line)), warn: () => {} });
+`, auditLines);
 });
 
 afterAll(async () => {
