@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwtClaims } from '../../client/index.ts';
 import { type KeycloakRealm, startKeycloakRealm } from '../../cli/demo/keycloak-realm.ts';
 import { runCli } from '../../cli/main.ts';
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config.ts';
+import type { NodeServer } from '../../functions/node.ts';
+import { startInProcessBroker } from '../support/in-process-broker.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ALICE = { username: 'alice', sub: '5a0c7f0e-1111-4e2a-9c3b-2d4e6f8a0b1c', email: 'alice@example.com', groups: ['platform-engineers'] };
@@ -28,7 +28,7 @@ const auditLines: Record<string, any>[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-cc-'));
   realm = await startKeycloakRealm({ realm: 'platform', users: [ALICE], agents: ['triage-agent'] });
-  const config = parseConfigText(`
+  broker = await startInProcessBroker(`
 issuer: http://127.0.0.1/sts
 signing: { alg: ES256, keys: generate }
 idps:
@@ -45,8 +45,7 @@ policies:
     delegation:
       actors:
         - { idp: keycloak, subject: triage-agent, scopes: [argo:read] }
-`);
-  broker = await startNodeServer({ config, port: 0, env: {}, writeLine: (line) => auditLines.push(JSON.parse(line)), warn: () => {} });
+`, auditLines);
   personFile = join(dir, 'alice.jwt');
   await writeFile(personFile, await realm.signIn('alice'));
 });
