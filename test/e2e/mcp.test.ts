@@ -12,8 +12,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config.ts';
+import type { NodeServer } from '../../functions/node.ts';
+import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-mcp-'));
   people = await startLoopbackIdp({ path: '/realms/platform' });
   agents = await startOidcProviderIdp({ realm: 'agents', clientId: 'release-agent' });
-  const config = parseConfigText(`
+  broker = await startInProcessBroker(`
 issuer: http://127.0.0.1/sts
 signing: { alg: ES256, keys: generate }
 idps:
@@ -49,8 +49,7 @@ policies:
     delegation:
       actors:
         - { idp: agents, subject: release-agent, scopes: [argo:read] }
-`);
-  broker = await startNodeServer({ config, port: 0, env: {}, writeLine: (line) => auditLines.push(JSON.parse(line)), warn: () => {} });
+`, auditLines);
   const now = Math.floor(Date.now() / 1000);
   await writeFile(join(dir, 'person.jwt'), await people.sign(fixtureClaims('keycloak-access-token', now, { iss: people.issuer })));
   await writeFile(join(dir, 'agent.jwt'), await agents.accessToken());
