@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config.ts';
+import type { NodeServer } from '../../functions/node.ts';
+import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,7 +58,7 @@ async function startApiServer(): Promise<void> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-kubectl-'));
   github = await startLoopbackIdp();
-  const config = parseConfigText(`
+  broker = await startInProcessBroker(`
 issuer: http://127.0.0.1/sts
 signing: { alg: ES256, keys: generate }
 idps:
@@ -67,8 +67,7 @@ targets:
   - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
 policies:
   - { id: ci-view, idp: github, target: argo-prod, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [k8s:view] }
-`);
-  broker = await startNodeServer({ config, port: 0, env: {}, writeLine: (line) => auditLines.push(JSON.parse(line)), warn: () => {} });
+`, auditLines);
   await startApiServer();
 });
 
