@@ -3,6 +3,7 @@ import { type Config, parseConfigText } from '../../shared/config.ts';
 import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/evaluate-policy.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
 import { firstFailure } from '../../shared/findings.ts';
+import { CI_MAIN_POLICY_YAML } from '../support/configs.ts';
 
 const GITHUB = 'https://token.actions.githubusercontent.com';
 
@@ -20,14 +21,7 @@ targets:
 `;
 
 const CI_MAIN = `
-  - id: ci-main
-    idp: github
-    target: argo-prod
-    subject: repo:acme/app:ref:refs/heads/main
-    claims: { repository_owner: acme }
-    namespaces: [ci]
-    scopes: [argo:submit, argo:read]
-    max_ttl: 15m`;
+${CI_MAIN_POLICY_YAML}`;
 const CI_READ = `
   - id: ci-read-any-branch
     idp: github
