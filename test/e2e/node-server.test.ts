@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { CI_MAIN_POLICY_YAML } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { ARGO_STS_AUDIENCE, type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
 import { loopbackServerEnv, type SpawnedServer, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
@@ -66,14 +67,7 @@ policies:
     claims: { azp: ${keycloak.clientId}, groups: platform-engineers }
     namespaces: [platform]
     scopes: [argo:manage]
-  - id: ci-main
-    idp: github
-    target: argo-prod
-    subject: repo:acme/app:ref:refs/heads/main
-    claims: { repository_owner: acme }
-    namespaces: [ci]
-    scopes: [argo:submit, argo:read]
-    max_ttl: 15m
+${CI_MAIN_POLICY_YAML}
 audit: { sink: "sqlite:${join(dir, 'audit.db')}" }
 `;
 }
