@@ -25,21 +25,17 @@ export function ciMainPolicy(): Record<string, unknown> {
   return (parse(CI_MAIN_POLICY_YAML) as Record<string, unknown>[])[0]!;
 }
 
-/**
- * The policy set of the /token and /diagnose specifications (idps `github` and `keycloak`,
- * targets `argo-prod` and `argo-dev`): `ci-main`, a read-only policy for any acme branch, and
- * platform engineers on argo-dev who may delegate to agent-7.
- */
-export const GITHUB_KEYCLOAK_POLICIES_YAML = `policies:
-${CI_MAIN_POLICY_YAML}
-  - id: ci-read-any-branch
+/** Read-only access for any branch of any acme repository, to argo-prod or argo-dev (ci or staging). */
+export const CI_READ_ANY_BRANCH_POLICY_YAML = `  - id: ci-read-any-branch
     idp: github
     target: [argo-prod, argo-dev]
     subject_pattern: "repo:acme/*"
     claims: { repository_owner: acme }
     namespaces: [ci, staging]
-    scopes: [argo:read]
-  - id: people
+    scopes: [argo:read]`;
+
+/** Platform engineers (Keycloak group) on argo-dev, namespace dev, who may delegate to agent-7. */
+export const PEOPLE_POLICY_YAML = `  - id: people
     idp: keycloak
     target: argo-dev
     claims: { groups: platform-engineers }
@@ -47,7 +43,16 @@ ${CI_MAIN_POLICY_YAML}
     scopes: [argo:manage, argo:read]
     delegation:
       actors:
-        - { idp: keycloak, subject: agent-7 }
+        - { idp: keycloak, subject: agent-7 }`;
+
+/**
+ * The policy set of the /token and /diagnose specifications (idps `github` and `keycloak`,
+ * targets `argo-prod` and `argo-dev`): ci-main, ci-read-any-branch, people, in that order.
+ */
+export const GITHUB_KEYCLOAK_POLICIES_YAML = `policies:
+${CI_MAIN_POLICY_YAML}
+${CI_READ_ANY_BRANCH_POLICY_YAML}
+${PEOPLE_POLICY_YAML}
 `;
 
 /** A fresh ES256 signing key set, as the `SIGNING_KEYS` env a config's `env:SIGNING_KEYS` reads. */
