@@ -3,7 +3,7 @@ import { type Config, parseConfigText } from '../../shared/config.ts';
 import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/evaluate-policy.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
 import { firstFailure } from '../../shared/findings.ts';
-import { CI_MAIN_POLICY_YAML } from '../support/configs.ts';
+import { CI_MAIN_POLICY_YAML, CI_READ_ANY_BRANCH_POLICY_YAML } from '../support/configs.ts';
 
 const GITHUB = 'https://token.actions.githubusercontent.com';
 
@@ -23,13 +23,7 @@ targets:
 const CI_MAIN = `
 ${CI_MAIN_POLICY_YAML}`;
 const CI_READ = `
-  - id: ci-read-any-branch
-    idp: github
-    target: [argo-prod, argo-dev]
-    subject_pattern: "repo:acme/*"
-    claims: { repository_owner: acme }
-    namespaces: [ci, staging]
-    scopes: [argo:read]`;
+${CI_READ_ANY_BRANCH_POLICY_YAML}`;
 const PEOPLE = `
   - id: people
     idp: keycloak
