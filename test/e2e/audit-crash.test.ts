@@ -12,7 +12,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditedGithubConfig, signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
-import { loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
+import { groupAlive, loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
 
 /** The load: bounded in count and time, loopback only. */
 const LOAD = {
@@ -38,15 +38,6 @@ afterAll(async () => {
   await github?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('a crash in the middle of a load', () => {
   it('loses no audit row of any token a client received', async () => {

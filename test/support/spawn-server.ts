@@ -95,7 +95,8 @@ function signalGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
   }
 }
 
-function groupAlive(pid: number): boolean {
+/** Whether any process of the process group `pid` leads is still alive (signal 0 probes it). */
+export function groupAlive(pid: number): boolean {
   try {
     process.kill(-pid, 0);
     return true;
