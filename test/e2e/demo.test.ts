@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { groupAlive } from '../support/spawn-server.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Bounds a hung demo only; it normally ends in a few seconds. */
@@ -25,15 +26,6 @@ function runDemo(): Promise<{ code: number | null; stdout: string; stderr: strin
       resolve({ code, stdout, stderr, pid: child.pid! });
     });
   });
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('npm run demo', () => {
