@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = 1_790_000_000;
@@ -46,7 +46,7 @@ policies:
     claims: { repository_owner: acme }
     namespaces: [ci]
     scopes: [argo:submit, argo:read]
-`, { now: NOW, env: { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) } });
+`, { now: NOW, env: await signingKeysEnv() });
   server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));
   });
