@@ -5,8 +5,8 @@
  * presets-shapes.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = 1_790_000_000;
@@ -93,7 +93,7 @@ beforeAll(async () => {
   keycloak = await startLoopbackIdp({ path: '/auth/realms/platform' });
   entraV1 = await startLoopbackIdp({ path: `/${TENANT}/` });
   entraV2 = await startLoopbackIdp({ path: `/${TENANT}/v2.0` });
-  h = await buildHarness(config(), { now: NOW, env: { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) } });
+  h = await buildHarness(config(), { now: NOW, env: await signingKeysEnv() });
 });
 afterAll(async () => {
   await Promise.all([github, gitlab, keycloak, entraV1, entraV2].map((idp) => idp.close()));
