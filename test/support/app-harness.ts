@@ -9,7 +9,7 @@ import { parseConfigText } from '../../shared/config.ts';
 import { type BrokerPorts, createBroker } from '../../shared/create-broker.ts';
 import type { Broker } from '../../shared/exchange.ts';
 import type { SecretStage, SecretStore } from '../../shared/secret-refs.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ID_TOKEN } from '../../shared/token-request.ts';
+import { idTokenExchangeForm } from './token-requests.ts';
 
 export interface Harness {
   readonly app: ReturnType<typeof createApp>;
@@ -19,7 +19,10 @@ export interface Harness {
   readonly errors: string[];
   /** Moves the frozen clock. */
   setNow(seconds: number): void;
+  /** POST /token: an ID-token exchange (test/support/token-requests.ts) with `params` as the form. */
   exchange(params: Record<string, string>, init?: { headers?: Record<string, string> }): Promise<Response>;
+  /** POST /diagnose with `params` as the form (no fields are added). */
+  diagnose(params: Record<string, string>): Promise<Response>;
   audits(): Record<string, unknown>[];
 }
 
@@ -62,7 +65,14 @@ export async function buildHarness(configYaml: string, options: { now: number; e
       return Promise.resolve(app.request('/token', {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...init.headers },
-        body: new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token_type: TOKEN_TYPE_ID_TOKEN, ...params }).toString(),
+        body: idTokenExchangeForm(params).toString(),
+      }));
+    },
+    diagnose(params) {
+      return Promise.resolve(app.request('/diagnose', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params).toString(),
       }));
     },
     audits: () => lines.filter((l) => l.type === 'audit'),
