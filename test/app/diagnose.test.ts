@@ -67,11 +67,7 @@ type Check = { check: string; status: string; message: string; expected?: unknow
 type Body = { verdict: string; request_id: string; server_time: string; disclosure: string; token?: Record<string, unknown>; request_problems?: { parameter: string; message: string }[]; checks: Check[] };
 
 async function diagnose(harness: Harness, params: Record<string, string>): Promise<Body> {
-  const res = await harness.app.request('/diagnose', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ audience: 'argo-prod', ...params }).toString(),
-  });
+  const res = await harness.diagnose({ audience: 'argo-prod', ...params });
   expect(res.status).toBe(200);
   expect(res.headers.get('cache-control')).toBe('no-store');
   return (await res.json()) as Body;
@@ -530,11 +526,7 @@ describe('the HTTP contract', () => {
   });
 
   it('never issues, and never echoes the token', async () => {
-    const res = await h.app.request('/diagnose', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ subject_token: await github.sign(githubClaims()), audience: 'argo-prod' }).toString(),
-    });
+    const res = await h.diagnose({ subject_token: await github.sign(githubClaims()), audience: 'argo-prod' });
     const body = (await res.json()) as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'server_time', 'token', 'verdict']);
     expect(JSON.stringify(body)).not.toContain('eyJ');
