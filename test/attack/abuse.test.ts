@@ -69,11 +69,7 @@ describe('rate limits', () => {
   it('rate-limits POST /diagnose for a verified identity the same way, audited as a diagnose event', async () => {
     const fresh = await attackHarness(attackConfig(github, agents, `
     rate_limit: { per_subject: { requests: 1, per: 1h } }`));
-    const diagnose = async () => fresh.app.request('/diagnose', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ subject_token: await github.sign(claims()), audience: 'argo-prod' }).toString(),
-    });
+    const diagnose = async () => fresh.diagnose({ subject_token: await github.sign(claims()), audience: 'argo-prod' });
     expect((await diagnose()).status).toBe(200);
     const res = await diagnose();
     expect(res.status).toBe(429);
