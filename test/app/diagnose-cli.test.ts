@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/main.ts';
 import { generatePrivateJwks } from '../../shared/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
+import { runCliCaptured } from '../support/run-cli.ts';
 
 const NOW = 1_790_000_000;
 let github: LoopbackIdp;
@@ -40,16 +40,8 @@ policies:
 `;
 }
 
-async function cli(args: string[], stdin = '', env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    env: { ...env },
-    stdin: async () => stdin,
-  });
-  return { code, stdout, stderr };
+function cli(args: string[], stdin = '', env: Record<string, string> = {}) {
+  return runCliCaptured(args, { env, stdin });
 }
 
 /** Claims relative to the real clock, for the modes that read it (offline, --config). */
