@@ -9,10 +9,10 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/main.ts';
 import { parseConfigText } from '../../shared/config.ts';
 import { authenticationConfigVersion, renderCluster } from '../../shared/render-cluster.ts';
 import { groupFor } from '../../shared/scopes.ts';
+import { runCliCaptured } from '../support/run-cli.ts';
 import { validateAuthenticationConfiguration, validateManifest } from '../support/validate-manifests.ts';
 
 const GOLDEN = fileURLToPath(new URL('../golden/', import.meta.url));
@@ -21,11 +21,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, stdin: async () => '' });
-  return { code, stdout, stderr };
+function cli(args: string[]) {
+  return runCliCaptured(args);
 }
 
 function listFiles(dir: string): string[] {
