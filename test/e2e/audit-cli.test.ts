@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/main.ts';
 import { SqliteAuditSink } from '../../functions/adapters/sqlite-audit-sink.ts';
 import type { AuditEvent } from '../../shared/audit.ts';
+import { type CliRun, runCliCaptured } from '../support/run-cli.ts';
 
 let dir: string;
 let dbPath: string;
@@ -37,16 +37,8 @@ const EVENTS: AuditEvent[] = [
   event({ request_id: 'spreadsheet', time: minutesAgo(30), namespace: 'sheets', sub: '=cmd|calc', context: { repository: 'acme/"quoted",app' } }),
 ];
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['audit', ...args], {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
-    env: {},
-    stdin: async () => '',
-  });
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<CliRun> {
+  return runCliCaptured(['audit', ...args]);
 }
 
 const ids = (jsonLines: string) => jsonLines.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).request_id);
