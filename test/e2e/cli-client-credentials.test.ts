@@ -13,9 +13,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwtClaims } from '../../client/index.ts';
 import { type KeycloakRealm, startKeycloakRealm } from '../../cli/demo/keycloak-realm.ts';
-import { runCli } from '../../cli/main.ts';
 import type { NodeServer } from '../../functions/node.ts';
 import { startInProcessBroker } from '../support/in-process-broker.ts';
+import { runCliCaptured } from '../support/run-cli.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ALICE = { username: 'alice', sub: '5a0c7f0e-1111-4e2a-9c3b-2d4e6f8a0b1c', email: 'alice@example.com', groups: ['platform-engineers'] };
@@ -56,10 +56,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[], env: Record<string, string>) {
-  const out = { stdout: '', stderr: '' };
-  const code = await runCli(args, { stdout: (t) => (out.stdout += t), stderr: (t) => (out.stderr += t), env: { HOME: dir, ...env }, stdin: async () => '' });
-  return { code, ...out };
+function cli(args: string[], env: Record<string, string>) {
+  return runCliCaptured(args, { env: { HOME: dir, ...env } });
 }
 
 const agentFlags = () => ['--actor-token-endpoint', realm.tokenEndpoint, '--actor-client-id', 'triage-agent', '--actor-client-secret-env', 'AGENT_SECRET'];
