@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/main.ts';
+import { runCliCaptured } from '../support/run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'argo-sts-policy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,10 +33,8 @@ policies:
 }
 
 async function check(path: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(['config', 'check', path], { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env: {}, stdin: async () => '' });
-  return { code, out: out.join(''), err: err.join('') };
+  const { code, stdout, stderr } = await runCliCaptured(['config', 'check', path]);
+  return { code, out: stdout, err: stderr };
 }
 
 describe('argo-sts config check FILE', () => {
