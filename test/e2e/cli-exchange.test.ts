@@ -13,10 +13,10 @@ import { promisify } from 'node:util';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from '../../cli/demo/github-actions-runner.ts';
-import { runCli } from '../../cli/main.ts';
 import type { NodeServer } from '../../functions/node.ts';
 import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
+import { runCliCaptured } from '../support/run-cli.ts';
 
 let github: LoopbackIdp;
 let broker: NodeServer;
@@ -54,15 +54,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[], env: Record<string, string> = {}, stdin = '') {
-  const out = { stdout: '', stderr: '' };
-  const code = await runCli(args, {
-    stdout: (t) => (out.stdout += t),
-    stderr: (t) => (out.stderr += t),
-    env: { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache'), ...env },
-    stdin: async () => stdin,
-  });
-  return { code, ...out };
+function cli(args: string[], env: Record<string, string> = {}, stdin = '') {
+  return runCliCaptured(args, { env: { HOME: dir, XDG_CACHE_HOME: join(dir, 'cache'), ...env }, stdin });
 }
 
 const actionsEnv = () => ({ ...actions.env, ARGO_STS_URL: broker.url });
