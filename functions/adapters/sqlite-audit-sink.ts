@@ -2,18 +2,22 @@
  * The durable audit sink on Node: SQLite through node:sqlite (built into Node 24), WAL mode,
  * synchronous=FULL, so a commit returns only after the WAL is fsynced.
  *
- * Group commit: `record` queues its row and the queue is written at the next turn of the event
- * loop, all rows queued by then in one transaction — one fsync for the whole batch instead of one
- * per request. Each `record` resolves only after the transaction holding its row has committed,
- * so a token is never answered before its row is on disk. If a batch fails, its rows are retried
- * one transaction each, so one bad row (a duplicate jti) cannot take the others down with it.
+ * Group commit on a writer thread (sqlite-audit-writer.ts): `record` queues its row; at the next
+ * turn of the event loop the queue goes to the writer, which commits it in one transaction — one
+ * fsync for the whole batch. One batch is in flight at a time; rows that arrive while it commits
+ * form the next. The fsync waits on the writer thread, not on the event loop that answers
+ * requests. Each `record` resolves only after the transaction holding its row has committed, so a
+ * token is never answered before its row is on disk. If a batch fails, its rows are retried one
+ * transaction each, so one bad row (a duplicate jti) cannot take the others down with it.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import type { AuditEvent, AuditSink } from '../../shared/audit.ts';
+import type { WriterBatch, WriterResult } from './sqlite-audit-writer.ts';
 import {
-  AUDIT_INSERT, AUDIT_MIGRATION_RECORD, AUDIT_MIGRATIONS_TABLE, type AuditRowValue, auditRow, pendingMigrations,
+  AUDIT_MIGRATION_RECORD, AUDIT_MIGRATIONS_TABLE, type AuditRowValue, auditRow, pendingMigrations,
 } from '../../shared/audit-schema.ts';
 
 export function migrateSqlite(db: DatabaseSync): void {
@@ -52,76 +56,78 @@ interface Pending {
 }
 
 export interface SqliteAuditSinkOptions {
-  /**
-   * Rows per transaction at most. A batch holds the event loop while it commits, so it is
-   * bounded; 512 rows commit in a few milliseconds.
-   */
+  /** Rows per transaction at most. */
   readonly maxBatch?: number;
 }
 
 export class SqliteAuditSink implements AuditSink {
+  /** Migrations, health checks; the writer thread has its own connection for the commits. */
   readonly #db: DatabaseSync;
-  readonly #insert: StatementSync;
+  readonly #writer: Worker;
   readonly #maxBatch: number;
   #queue: Pending[] = [];
+  /** The batch the writer is committing: one at a time, rows arriving meanwhile form the next. */
+  #inFlight: Pending[] | undefined;
   #scheduled = false;
+  #closed = false;
+  #drained: (() => void) | undefined;
 
   constructor(path: string, options: SqliteAuditSinkOptions = {}) {
     this.#db = openAuditDatabase(path);
-    this.#insert = this.#db.prepare(AUDIT_INSERT);
     this.#maxBatch = options.maxBatch ?? 512;
+    this.#writer = new Worker(new URL('./sqlite-audit-writer.ts', import.meta.url), { workerData: { path } });
+    this.#writer.unref(); // referenced only while a batch is in flight
+    this.#writer.on('message', (result: WriterResult) => this.#committed(result));
+    this.#writer.on('error', (err) => this.#fail(err));
   }
 
   record(event: AuditEvent): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      if (!this.#db.isOpen) {
+      if (this.#closed) {
         reject(new Error('the audit database is closed'));
         return;
       }
       this.#queue.push({ row: auditRow(event), resolve, reject });
-      if (!this.#scheduled) {
+      if (!this.#inFlight && !this.#scheduled) {
         this.#scheduled = true;
         // setImmediate runs after the I/O callbacks of this loop turn: every request that reached
         // its audit write in this turn joins the batch.
-        setImmediate(() => this.#flush());
+        setImmediate(() => this.#send());
       }
     });
   }
 
-  #flush(): void {
+  #send(): void {
     this.#scheduled = false;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      this.#commit(batch);
-    }
-  }
-
-  #commit(batch: readonly Pending[]): void {
-    try {
-      this.#inTransaction(() => {
-        for (const item of batch) this.#insert.run(...item.row);
-      });
-    } catch (batchError) {
-      if (batch.length === 1) {
-        batch[0]!.reject(batchError);
-        return;
-      }
-      for (const item of batch) this.#commit([item]);
+    if (this.#inFlight || this.#queue.length === 0) {
+      if (!this.#inFlight) this.#drained?.();
       return;
     }
-    for (const item of batch) item.resolve();
+    const batch = this.#queue.splice(0, this.#maxBatch);
+    this.#inFlight = batch;
+    this.#writer.ref();
+    const message: WriterBatch = { rows: batch.map((item) => item.row) };
+    this.#writer.postMessage(message);
   }
 
-  #inTransaction(work: () => void): void {
-    if (!this.#db.isOpen) throw new Error('the audit database is closed');
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      work();
-      this.#db.exec('COMMIT');
-    } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      throw err;
-    }
+  #committed(result: WriterResult): void {
+    const batch = this.#inFlight ?? [];
+    this.#inFlight = undefined;
+    this.#writer.unref();
+    batch.forEach((item, i) => {
+      const error = result.errors[i];
+      if (error === null || error === undefined) item.resolve();
+      else item.reject(new Error(`audit row not written: ${error}`));
+    });
+    // Rows that queued during this commit go at once, as the next group.
+    this.#send();
+  }
+
+  #fail(err: unknown): void {
+    this.#closed = true;
+    for (const item of [...(this.#inFlight ?? []), ...this.#queue.splice(0)]) item.reject(err);
+    this.#inFlight = undefined;
+    this.#drained?.();
   }
 
   async healthy(): Promise<boolean> {
@@ -134,7 +140,14 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   async close(): Promise<void> {
-    this.#flush();
+    this.#closed = true;
+    if (this.#inFlight || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+        if (!this.#inFlight && !this.#scheduled) this.#send();
+      });
+    }
+    await this.#writer.terminate();
     if (this.#db.isOpen) this.#db.close();
   }
 }
