@@ -19,7 +19,7 @@ import type { ChildProcess } from 'node:child_process';
 import { generatePrivateJwks } from '../shared/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
-import { cpuSeconds, NODE, NODE_FLAGS, PINNING, pinSelf, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
+import { cpuSeconds, rssMiB, NODE, NODE_FLAGS, PINNING, pinSelf, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
 import { presignTokens } from './support/subject-tokens.ts';
 import { benchBrokerConfig, exchangeBody } from './support/broker-config.ts';
 
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         results[n]!.p50.push(half.p50Ms);
         results[n]!.p99.push(half.p99Ms);
         results[n]!.max.push(half.maxMs);
-        process.stdout.write(`${JSON.stringify({ round: r, tree: trees[n], perCpuSecond: full.perCpuSecond, fullP99: full.p99Ms, half: { rate: half.okPerSecond, p50: half.p50Ms, p99: half.p99Ms, max: half.maxMs } })}\n`);
+        process.stdout.write(`${JSON.stringify({ round: r, tree: trees[n], rssMiB: rssMiB(s.child.pid!), perCpuSecond: full.perCpuSecond, fullP99: full.p99Ms, half: { rate: half.okPerSecond, p50: half.p50Ms, p99: half.p99Ms, max: half.maxMs } })}\n`);
       }
     }
     for (const [n, tree] of trees.entries()) {
