@@ -10,6 +10,7 @@ import type { Broker } from '../shared/exchange.ts';
 import { diagnoseRoutes } from './routes/diagnose.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetsRoutes } from './routes/targets.ts';
+import type { BodyChunks } from '../shared/token-request.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 
@@ -20,6 +21,11 @@ export interface AppRuntime {
   clientIp(c: Context): string | undefined;
   /** stderr for operators: unexpected errors, never tokens. */
   logError(message: string, err: unknown): void;
+  /**
+   * The request body as chunks straight from the runtime, when it has a cheaper way than the
+   * web Request's stream (Node: the IncomingMessage). Absent: the body is read from c.req.raw.
+   */
+  requestBody?(c: Context): BodyChunks | undefined;
 }
 
 export type AppEnv = { Variables: { requestId: string; runtime: AppRuntime } };

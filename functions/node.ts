@@ -17,6 +17,7 @@ import { msalEntraClientFactory } from './adapters/entra-msal.ts';
 import { fetchTrustingCa } from './adapters/node-ca-fetch.ts';
 import { nodeCryptoPort } from './adapters/node-crypto-port.ts';
 import { nodeSecretStore } from './adapters/node-secrets.ts';
+import { incomingBody } from './adapters/node-request-body.ts';
 import { createApp } from './app.ts';
 import { createPrometheusMetrics, metricsRoutes } from './routes/metrics.ts';
 
@@ -69,6 +70,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
       return broker;
     },
     clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
+    requestBody: incomingBody,
     logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
   });
   metrics.watchSigningKeys(() => broker.signingKeys);

@@ -53,20 +53,46 @@ function malformed(message: string): StsError {
 
 /** Reads a request body with a hard cap, refusing as soon as the cap is passed. */
 export async function readBodyCapped(request: Request, maxBytes = REQUEST_LIMITS.maxBodyBytes): Promise<string> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && Number(declared) > maxBytes) {
+  if (!request.body) {
+    refuseDeclaredLength(request.headers.get('content-length'), maxBytes);
+    return '';
+  }
+  const reader = request.body.getReader();
+  return readChunksCapped({
+    declaredLength: request.headers.get('content-length'),
+    next: async () => {
+      const { done, value } = await reader.read();
+      return done ? undefined : value;
+    },
+    cancel: () => reader.cancel().catch(() => {}),
+  }, maxBytes);
+}
+
+/** A body as a runtime delivers it: the declared length, then chunks until undefined. */
+export interface BodyChunks {
+  readonly declaredLength: string | null | undefined;
+  next(): Promise<Uint8Array | undefined>;
+  /** Stops reading (the cap was passed). */
+  cancel(): void | Promise<void>;
+}
+
+function refuseDeclaredLength(declared: string | null | undefined, maxBytes: number): void {
+  if (declared !== null && declared !== undefined && Number(declared) > maxBytes) {
     throw new StsError('ERR_REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes`);
   }
-  if (!request.body) return '';
-  const reader = request.body.getReader();
+}
+
+/** readBodyCapped for any chunk source (the Node adapter reads the IncomingMessage directly). */
+export async function readChunksCapped(body: BodyChunks, maxBytes = REQUEST_LIMITS.maxBodyBytes): Promise<string> {
+  refuseDeclaredLength(body.declaredLength, maxBytes);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
+    const value = await body.next();
+    if (value === undefined) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
+      await body.cancel();
       throw new StsError('ERR_REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes`);
     }
     chunks.push(value);
@@ -78,11 +104,13 @@ export async function readBodyCapped(request: Request, maxBytes = REQUEST_LIMITS
     offset += chunk.byteLength;
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw malformed('request body is not valid UTF-8');
   }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Form or JSON body → single-valued parameters; a repeated known parameter is refused. */
 export function decodeParameters(contentType: string | null, body: string): RawParameters {

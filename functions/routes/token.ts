@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { StsError } from '../../shared/errors.ts';
 import { exchangeToken } from '../../shared/exchange.ts';
-import { decodeParameters, readBodyCapped } from '../../shared/token-request.ts';
+import { decodeParameters, readBodyCapped, readChunksCapped } from '../../shared/token-request.ts';
 import type { AppEnv } from '../app.ts';
 
 export const tokenRoutes = new Hono<AppEnv>();
@@ -10,9 +10,10 @@ export const tokenRoutes = new Hono<AppEnv>();
 tokenRoutes.post('/token', async (c) => {
   const runtime = c.get('runtime');
   const broker = await runtime.broker(c);
+  const chunks = runtime.requestBody?.(c);
   const response = await exchangeToken(
     broker,
-    async () => decodeParameters(c.req.header('content-type') ?? null, await readBodyCapped(c.req.raw)),
+    async () => decodeParameters(c.req.header('content-type') ?? null, await (chunks ? readChunksCapped(chunks) : readBodyCapped(c.req.raw))),
     { requestId: c.get('requestId'), clientIp: runtime.clientIp(c), userAgent: c.req.header('user-agent') },
   );
   return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });

@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeServer } from '../../functions/node.ts';
-import { startInProcessBroker } from '../support/in-process-broker.ts';
+import { githubViewConfig, startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,16 +58,7 @@ async function startApiServer(): Promise<void> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-kubectl-'));
   github = await startLoopbackIdp();
-  broker = await startInProcessBroker(`
-issuer: http://127.0.0.1/sts
-signing: { alg: ES256, keys: generate }
-idps:
-  - { name: github, issuer: ${github.issuer}, audiences: [argo-sts], preset: github-actions }
-targets:
-  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
-policies:
-  - { id: ci-view, idp: github, target: argo-prod, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [k8s:view] }
-`, auditLines);
+  broker = await startInProcessBroker(githubViewConfig(github.issuer), auditLines);
   await startApiServer();
 });
 
