@@ -96,7 +96,13 @@ export async function exchangeToken(
     const now = Math.floor(started / 1000);
     const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, now };
     const subject = await verifyToken(request.subjectToken, verifyCtx);
-    if ('failure' in subject) throw findingError(subject.failure);
+    if ('failure' in subject) {
+      if (subject.verifiedIdentity) {
+        const { idp, iss, sub } = subject.verifiedIdentity;
+        Object.assign(event, { idp: idp.name, iss, sub });
+      }
+      throw findingError(subject.failure);
+    }
     event.idp = subject.idp.name;
     event.iss = subject.claims.iss;
     event.sub = subject.claims.sub;

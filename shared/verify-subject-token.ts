@@ -74,10 +74,20 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
 }
 
 /** Verifies a token for /token: the first failing check becomes the error. */
-export async function verifyToken(raw: string, ctx: VerifyContext): Promise<VerifiedToken | { failure: Finding }> {
+export async function verifyToken(
+  raw: string,
+  ctx: VerifyContext,
+): Promise<VerifiedToken | { failure: Finding; verifiedIdentity?: { idp: IdpConfig; iss: string; sub: string } }> {
   const inspection = await inspectToken(raw, ctx, { stopAtFirstFailure: true });
   const failure = firstFailure(inspection.findings);
-  if (failure) return { failure };
+  if (failure) {
+    // A token refused after its signature verified (expired, wrong audience, ...) still names a
+    // verified identity, so its denial can be found again by who presented it.
+    const { idp, claims, signatureVerified } = inspection;
+    const sub = claims?.sub;
+    if (!signatureVerified || !idp || typeof sub !== 'string' || sub === '') return { failure };
+    return { failure, verifiedIdentity: { idp, iss: idp.issuer, sub } };
+  }
   return {
     idp: inspection.idp!,
     claims: inspection.claims as VerifiedToken['claims'],

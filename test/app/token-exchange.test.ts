@@ -248,6 +248,20 @@ describe('malformed requests are invalid_request, checked before any token work'
   });
 });
 
+describe('denials name the identity only when the signature verified', () => {
+  it('records the verified sub of a genuine token refused as expired', async () => {
+    await expectRefusal(await h.exchange({ subject_token: await github.sign(githubClaims({ exp: NOW - 120 })), audience: 'argo-prod' }), 400, 'invalid_request', 'expiry');
+    expect(h.audits().at(-1)).toMatchObject({ decision: 'denied', check: 'expiry', idp: 'github', iss: github.issuer, sub: 'repo:acme/app:ref:refs/heads/main' });
+  });
+
+  it('records no sub for a token whose signature does not verify', async () => {
+    await expectRefusal(await h.exchange({ subject_token: await github.sign(githubClaims({ exp: NOW - 120 }), { foreignKey: true, kid: github.kid }), audience: 'argo-prod' }), 400, 'invalid_request', 'signature');
+    const audit = h.audits().at(-1)!;
+    expect(audit).toMatchObject({ decision: 'denied', check: 'signature' });
+    expect(audit.sub).toBeUndefined();
+  });
+});
+
 describe('issuer keys', () => {
   it('fetches keys once and serves later exchanges from the cache', async () => {
     const before = github.requests.jwks;
