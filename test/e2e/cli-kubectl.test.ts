@@ -38,7 +38,8 @@ async function startApiServer(): Promise<void> {
   await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
     '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
   caData = (await readFile(cert)).toString('base64');
-  const jwks = createRemoteJWKSet(new URL(`${broker.url}/.well-known/jwks.json`));
+  // A generous fetch timeout: on a loaded CI host jose's 5 s default can expire and read as a 401.
+  const jwks = createRemoteJWKSet(new URL(`${broker.url}/.well-known/jwks.json`), { timeoutDuration: 30_000 });
   apiServer = createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
     const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     const reply = (status: number, body: unknown, sub?: string) => {
