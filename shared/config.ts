@@ -238,6 +238,8 @@ const configSchema = z.strictObject({
     redact: z.array(z.enum(REDACTABLE_FIELDS)).optional(),
   }).default({}),
   diagnose: z.strictObject({ reveal: z.enum(['verified', 'full', 'basic']).default('verified') }).default({ reveal: 'verified' }),
+  /** Opt-in: a bucket per client address, taken before any token work on /token and /diagnose. */
+  rate_limit: z.strictObject({ per_client_ip: rateLimitRule.optional() }).optional(),
 });
 
 type Parsed = z.output<typeof configSchema>;
@@ -279,6 +281,7 @@ export interface Config {
   readonly denyPolicies: readonly DenyPolicyConfig[];
   readonly audit: Parsed['audit'];
   readonly diagnose: Parsed['diagnose'];
+  readonly rate_limit?: Parsed['rate_limit'];
 }
 
 export class ConfigError extends Error {
@@ -424,6 +427,7 @@ function crossCheck(parsed: Parsed): Config {
     denyPolicies,
     audit: parsed.audit,
     diagnose: parsed.diagnose,
+    rate_limit: parsed.rate_limit,
   };
 }
 

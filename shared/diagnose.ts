@@ -231,6 +231,7 @@ export async function runDiagnosis(broker: Broker, readParameters: () => Promise
     user_agent: ctx.userAgent?.slice(0, AUDIT_TEXT_MAX),
   };
   try {
+    await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
     const params = await readParameters();
     if (params.subject_token) event.subject_token_sha256 = await sha256Hex(params.subject_token);
     const { diagnosis, audit } = await diagnose({ ...broker, ownKeys: broker.signingKeys.jwks }, params, ctx.requestId);

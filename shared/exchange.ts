@@ -84,6 +84,7 @@ export async function exchangeToken(
     user_agent: ctx.userAgent?.slice(0, 256),
   };
   try {
+    await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
     const request = parseTokenRequest(await readParameters());
     event.subject_token_sha256 = await broker.crypto.sha256Hex(request.subjectToken);
     event.target = request.audience;

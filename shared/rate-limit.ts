@@ -91,6 +91,19 @@ export class RateLimiter {
     this.#store = store;
   }
 
+  /**
+   * The opt-in `rate_limit.per_client_ip` bucket, taken before any token work so that a client
+   * sending forged or garbage tokens (which no identity bucket counts) is throttled too. The
+   * address is the one the runtime saw (the socket on Node, CF-Connecting-IP on Workers). `now` in ms.
+   */
+  async enforceClient(rule: RateRule | undefined, clientIp: string | undefined, now: number): Promise<void> {
+    if (!rule || !clientIp) return;
+    const decision = await this.#store.take([{ key: `client\u0000${clientIp}`, rule }], now);
+    if (!decision.allowed) {
+      throw new StsError('ERR_RATE_LIMITED', `too many requests from this client; retry in ${decision.retryAfter} s`, { retryAfter: decision.retryAfter });
+    }
+  }
+
   /** Throws ERR_RATE_LIMITED (429, Retry-After) when a verified identity is over its idp's limits. `now` in ms. */
   async enforce(idp: Pick<IdpConfig, 'name' | 'rate_limit'>, subject: string, now: number): Promise<void> {
     const buckets = bucketsFor(idp, subject);
