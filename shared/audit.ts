@@ -4,6 +4,7 @@
  * the broker only after its durable record is written. Events never hold a token: only the
  * SHA-256 of the subject token, so a leaked log cannot be replayed.
  */
+import { StsError } from './errors.ts';
 import type { Claims } from './verify-subject-token.ts';
 
 /**
@@ -46,6 +47,36 @@ export interface AuditEvent {
   readonly redacted?: readonly string[] | undefined;
 }
 
+/** An event while its request is being decided: fields are filled in as checks pass. */
+export type AuditDraft = { -readonly [K in keyof AuditEvent]: AuditEvent[K] };
+
+/** Free text from a client (user agent, reasons) is capped before it reaches a log or a row. */
+export const AUDIT_TEXT_MAX = 256;
+
+/** The start of every event: when, which request, from whom. `started` in milliseconds. */
+export function startAuditEvent(
+  endpoint: AuditEvent['endpoint'],
+  decision: AuditEvent['decision'],
+  ctx: { readonly requestId: string; readonly clientIp?: string | undefined; readonly userAgent?: string | undefined },
+  started: number,
+): AuditDraft {
+  return {
+    v: AUDIT_SCHEMA_VERSION,
+    time: new Date(started).toISOString(),
+    request_id: ctx.requestId,
+    endpoint,
+    decision,
+    client_ip: ctx.clientIp,
+    user_agent: ctx.userAgent?.slice(0, AUDIT_TEXT_MAX),
+  };
+}
+
+/** What an event records of the error that ended its request: the code, the check, the client-safe message. */
+export function failureFields(err: unknown): Pick<AuditEvent, 'error' | 'check' | 'reason'> {
+  if (err instanceof StsError) return { error: err.code, check: err.check, reason: err.message };
+  return { error: 'ERR_INTERNAL', check: 'internal', reason: 'internal error' };
+}
+
 /** A durable place for audit events. `record` resolves only once the event is durable. */
 export interface AuditSink {
   record(event: AuditEvent): Promise<void>;
@@ -70,7 +101,7 @@ export function contextClaims(claims: Claims | undefined): Record<string, string
   for (const name of CONTEXT_CLAIMS) {
     const value = claims[name];
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
-      out[name] = String(value).slice(0, 256);
+      out[name] = String(value).slice(0, AUDIT_TEXT_MAX);
     }
   }
   return Object.keys(out).length ? out : undefined;

@@ -12,7 +12,7 @@
  * signature does not verify is not checked against audiences or policies at all, so a forged
  * token learns nothing the configuration holds.
  */
-import { contextClaims, sha256Hex, type AuditEvent } from './audit.ts';
+import { AUDIT_TEXT_MAX, contextClaims, failureFields, sha256Hex, startAuditEvent } from './audit.ts';
 import { audienceCause, type Cause, causeById, causeForCode, entraVersion, findIssuerNearMiss, formatCause, type HintFacts } from './check-catalogue.ts';
 import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
 import type { Config, IdpConfig, PolicyConfig } from './config.ts';
@@ -112,7 +112,6 @@ interface AuditFacts {
 
 const CLAIM_CHECKS: ReadonlySet<CheckId> = new Set(['audience', 'expiry', 'not_before', 'issued_at']);
 const REQUEST_CHECKS: readonly CheckId[] = ['policy', 'target', 'namespace', 'scope'];
-const AUDIT_TEXT_MAX = 256;
 
 /** Runs every check for a request's parameters. Pure apart from fetching configured issuers' keys. */
 export async function diagnose(deps: DiagnoseDeps, params: RawParameters, requestId: string): Promise<{ diagnosis: Diagnosis; audit: AuditFacts }> {
@@ -221,15 +220,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
 /** POST /diagnose end to end: read the body, diagnose, audit one event. An unreadable body throws (400). */
 export async function runDiagnosis(broker: Broker, readParameters: () => Promise<RawParameters>, ctx: RequestContext): Promise<Diagnosis> {
   const started = broker.clock();
-  const event: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
-    v: 1,
-    time: new Date(started).toISOString(),
-    request_id: ctx.requestId,
-    endpoint: 'diagnose',
-    decision: 'diagnosed',
-    client_ip: ctx.clientIp,
-    user_agent: ctx.userAgent?.slice(0, AUDIT_TEXT_MAX),
-  };
+  const event = startAuditEvent('diagnose', 'diagnosed', ctx, started);
   try {
     await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
     const params = await readParameters();
@@ -245,12 +236,7 @@ export async function runDiagnosis(broker: Broker, readParameters: () => Promise
     await broker.audit.recordDenial(event);
     return diagnosis;
   } catch (err) {
-    Object.assign(event, {
-      error: err instanceof StsError ? err.code : 'ERR_INTERNAL',
-      check: err instanceof StsError ? err.check : 'internal',
-      reason: err instanceof StsError ? err.message : 'internal error',
-      latency_ms: broker.clock() - started,
-    });
+    Object.assign(event, { ...failureFields(err), latency_ms: broker.clock() - started });
     await broker.audit.recordDenial(event);
     throw err;
   }

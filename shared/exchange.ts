@@ -3,8 +3,7 @@
  * policy → mint → durable audit → response. Every decision, issued or denied, is audited; a
  * token is returned only after its audit record is durable.
  */
-import type { AuditEvent } from './audit.ts';
-import { contextClaims } from './audit.ts';
+import { contextClaims, failureFields, startAuditEvent } from './audit.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Config } from './config.ts';
 import type { CryptoPort } from './crypto-port.ts';
@@ -74,15 +73,7 @@ export async function exchangeToken(
   ctx: RequestContext,
 ): Promise<TokenResponse> {
   const started = broker.clock();
-  const event: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
-    v: 1,
-    time: new Date(started).toISOString(),
-    request_id: ctx.requestId,
-    endpoint: 'token',
-    decision: 'denied',
-    client_ip: ctx.clientIp,
-    user_agent: ctx.userAgent?.slice(0, 256),
-  };
+  const event = startAuditEvent('token', 'denied', ctx, started);
   try {
     await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
     const request = parseTokenRequest(await readParameters());
@@ -172,14 +163,7 @@ export async function exchangeToken(
     };
   } catch (err) {
     if (event.decision === 'issued') throw err; // the audit write itself failed; already logged
-    const code = err instanceof StsError ? err.code : 'ERR_INTERNAL';
-    Object.assign(event, {
-      decision: 'denied',
-      error: code,
-      check: err instanceof StsError ? err.check : 'internal',
-      reason: err instanceof StsError ? err.message : 'internal error',
-      latency_ms: broker.clock() - started,
-    });
+    Object.assign(event, { decision: 'denied', ...failureFields(err), latency_ms: broker.clock() - started });
     await broker.audit.recordDenial(event);
     throw err;
   }
