@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import { gzipSync } from 'node:zlib';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { generatePrivateJwks } from '../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../shared/keys/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LimitInput, LimitResult } from './crypto-limit.ts';
 import type { LoadResult, LoadSpec } from './load.ts';

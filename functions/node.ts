@@ -6,20 +6,20 @@
 import { serve, type HttpBindings } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, type Config } from '../shared/config.ts';
-import { createBroker } from '../shared/create-broker.ts';
-import { countIdpFetches } from '../shared/metrics.ts';
-import type { Broker } from '../shared/exchange.ts';
-import { SigningKeyError } from '../shared/signing-keys.ts';
+import { ConfigError, type Config } from '../shared/config/parse-config.ts';
+import { createBroker } from '../shared/broker/create-broker.ts';
+import { countIdpFetches } from '../shared/broker/metrics.ts';
+import type { Broker } from '../shared/exchange/exchange-token.ts';
+import { SigningKeyError } from '../shared/keys/signing-keys.ts';
 import { TargetSetupError } from '../shared/targets/build-target-issuers.ts';
-import { loadNodeConfig } from './adapters/node-config.ts';
-import { msalEntraClientFactory } from './adapters/entra-msal.ts';
-import { fetchTrustingCa } from './adapters/node-ca-fetch.ts';
-import { nodeCryptoPort } from './adapters/node-crypto-port.ts';
-import { nodeSecretStore } from './adapters/node-secrets.ts';
-import { incomingBody } from './adapters/node-request-body.ts';
-import { createApp } from './app.ts';
-import { createPrometheusMetrics, metricsRoutes } from './routes/metrics.ts';
+import { loadNodeConfig } from './node/config-source.ts';
+import { msalEntraClientFactory } from './ports/entra-msal.ts';
+import { fetchTrustingCa } from './node/ca-fetch.ts';
+import { nodeCryptoPort } from './node/crypto-port.ts';
+import { nodeSecretStore } from './node/secrets.ts';
+import { incomingBody } from './node/read-body.ts';
+import { createApp } from './http/app.ts';
+import { createPrometheusMetrics, metricsRoutes } from './node/prometheus.ts';
 
 export interface NodeServer {
   readonly url: string;
@@ -44,7 +44,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH on Node']);
   // Loaded on demand: node:sqlite is only needed (and only warns) when the config asks for it.
   const auditSink = sinkSpec?.startsWith('sqlite:')
-    ? new (await import('./adapters/sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
+    ? new (await import('./node/sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
     : undefined;
   const secrets = nodeSecretStore(env);
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.

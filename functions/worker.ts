@@ -4,15 +4,15 @@
  * across requests — never a pending promise, since I/O started by one request cannot be awaited
  * by another on Workers.
  */
-import { parseConfigText } from '../shared/config.ts';
-import { createBroker } from '../shared/create-broker.ts';
-import { countIdpFetches, logMetrics } from '../shared/metrics.ts';
-import type { Broker } from '../shared/exchange.ts';
-import { msalEntraClientFactory } from './adapters/entra-msal.ts';
-import { workerSecretStore } from './adapters/worker-secrets.ts';
-import { d1AuditSink } from './adapters/d1-audit-sink.ts';
-import { coordinatorParts } from './adapters/durable-coordinator.ts';
-import { createApp } from './app.ts';
+import { parseConfigText } from '../shared/config/parse-config.ts';
+import { createBroker } from '../shared/broker/create-broker.ts';
+import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
+import type { Broker } from '../shared/exchange/exchange-token.ts';
+import { msalEntraClientFactory } from './ports/entra-msal.ts';
+import { workerSecretStore } from './worker/secrets.ts';
+import { d1AuditSink } from './worker/d1-audit-sink.ts';
+import { coordinatorParts } from './worker/durable-coordinator.ts';
+import { createApp } from './http/app.ts';
 
 export interface WorkerEnv {
   readonly ARGO_STS_CONFIG?: string;
@@ -67,4 +67,4 @@ const app = createApp({
 
 export default app;
 /** The Durable Object class behind the ARGO_STS_COORDINATOR binding (wrangler.toml). */
-export { StsCoordinator } from './adapters/durable-coordinator.ts';
+export { StsCoordinator } from './worker/durable-coordinator.ts';

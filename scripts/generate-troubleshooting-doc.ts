@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderTroubleshootingDoc } from '../shared/check-catalogue.ts';
+import { renderTroubleshootingDoc } from '../shared/diagnose/catalogue.ts';
 
 export const TROUBLESHOOTING_DOC = fileURLToPath(new URL('../docs/troubleshooting.md', import.meta.url));
 

@@ -1,5 +1,5 @@
-import { ConfigError } from '../../shared/config.ts';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { loadNodeConfig } from '../../functions/node/config-source.ts';
 import { type Command, EXIT } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 

@@ -8,13 +8,13 @@
  * JWKS. The token itself is never printed.
  */
 import { diagnose as diagnoseRemote, StsRequestError, StsTransportError } from '../../client/index.ts';
-import { checkTitle } from '../../shared/check-catalogue.ts';
-import { type Diagnosis, type DiagnosisCheck, diagnose } from '../../shared/diagnose.ts';
-import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose-offline.ts';
-import { parseDuration } from '../../shared/duration.ts';
-import { IssuerKeys } from '../../shared/issuer-keys.ts';
-import type { RawParameters } from '../../shared/token-request.ts';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
+import { checkTitle } from '../../shared/diagnose/catalogue.ts';
+import { type Diagnosis, type DiagnosisCheck, diagnose } from '../../shared/diagnose/diagnose.ts';
+import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose/offline.ts';
+import { parseDuration } from '../../shared/config/duration.ts';
+import { IssuerKeys } from '../../shared/verify/issuer-keys.ts';
+import type { RawParameters } from '../../shared/exchange/token-request.ts';
+import { loadNodeConfig } from '../../functions/node/config-source.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 import { USER_AGENT } from './exchange.ts';

@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cacheKey, type Credential, exchange, listTargets, StsRequestError, StsTransportError, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../../client/index.ts';
-import { parseDuration } from '../../shared/duration.ts';
+import { parseDuration } from '../../shared/config/duration.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/client-credentials.ts';
 import { CredentialFileCache, cacheDirectory } from '../exchange/credential-file-cache.ts';

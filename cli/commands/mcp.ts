@@ -10,7 +10,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 import { type ClientOptions, diagnose, exchange, type ExchangeRequest, listTargets, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from '../../client/index.ts';
-import { REQUEST_LIMITS } from '../../shared/token-request.ts';
+import { REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/client-credentials.ts';
 import { readNamedToken, resolveSubjectToken } from '../exchange/token-source.ts';

@@ -1,5 +1,5 @@
 import { startNodeServer } from '../../functions/node.ts';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
+import { loadNodeConfig } from '../../functions/node/config-source.ts';
 import { type Command, EXIT } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 

@@ -5,12 +5,12 @@
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
-import { StsError, toWireError } from '../shared/errors.ts';
-import type { Broker } from '../shared/exchange.ts';
+import { StsError, toWireError } from '../../shared/errors.ts';
+import type { Broker } from '../../shared/exchange/exchange-token.ts';
 import { diagnoseRoutes } from './routes/diagnose.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetsRoutes } from './routes/targets.ts';
-import type { BodyChunks } from '../shared/token-request.ts';
+import type { BodyChunks } from '../../shared/exchange/token-request.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 

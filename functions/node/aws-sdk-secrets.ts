@@ -13,8 +13,8 @@
  * Worker does not bundle it at all: it signs the same call itself (aws-secrets-manager-fetch.ts),
  * which keeps the bundle under its 300 KiB budget.
  */
-import type { SecretStage, SecretVersion } from '../../shared/secret-refs.ts';
-import { SecretError } from '../../shared/secret-refs.ts';
+import type { SecretStage, SecretVersion } from '../../shared/config/secret-refs.ts';
+import { SecretError } from '../../shared/config/secret-refs.ts';
 
 export type AwsEnv = Readonly<Record<string, unknown>>;
 

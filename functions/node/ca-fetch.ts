@@ -4,7 +4,7 @@
  * fetch the broker uses: method, headers, a string body, an abort signal, no redirects.
  */
 import { request } from 'node:https';
-import type { FetchLike } from '../../shared/issuer-keys.ts';
+import type { FetchLike } from '../../shared/http/fetch-capped.ts';
 
 export function fetchTrustingCa(caPem: string): FetchLike {
   return (input, init = {}) =>

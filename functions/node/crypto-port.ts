@@ -6,7 +6,7 @@
  * (docs/performance.md). Workers keep shared/crypto-port.ts's WebCrypto adapter.
  */
 import { constants, createHash, KeyObject, sign, verify, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
-import type { CryptoPort } from '../../shared/crypto-port.ts';
+import type { CryptoPort } from '../../shared/keys/crypto-port.ts';
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import type { BodyChunks } from '../../shared/token-request.ts';
+import type { BodyChunks } from '../../shared/exchange/token-request.ts';
 
 export function incomingBody(c: Context): BodyChunks | undefined {
   const incoming = (c.env as HttpBindings | undefined)?.incoming;

@@ -4,8 +4,8 @@
  * Parsing and `#key` selection live in shared/secret-refs.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { createSecretStore, SecretError, type SecretStore } from '../../shared/secret-refs.ts';
-import { awsSecretsManagerReader } from './aws-secrets-manager.ts';
+import { createSecretStore, SecretError, type SecretStore } from '../../shared/config/secret-refs.ts';
+import { awsSecretsManagerReader } from './aws-sdk-secrets.ts';
 
 export function nodeSecretStore(env: NodeJS.ProcessEnv): SecretStore {
   return createSecretStore({

@@ -14,11 +14,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import type { AuditEvent, AuditSink } from '../../shared/audit.ts';
+import type { AuditEvent, AuditSink } from '../../shared/audit/audit-event.ts';
 import type { WriterBatch, WriterResult } from './sqlite-audit-writer.ts';
 import {
   AUDIT_MIGRATION_RECORD, AUDIT_MIGRATIONS_TABLE, type AuditRowValue, auditRow, pendingMigrations,
-} from '../../shared/audit-schema.ts';
+} from '../../shared/audit/audit-schema.ts';
 
 export function migrateSqlite(db: DatabaseSync): void {
   db.exec(AUDIT_MIGRATIONS_TABLE);

@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DatabaseSync } from 'node:sqlite';
-import { AUDIT_INSERT, type AuditRowValue } from '../../shared/audit-schema.ts';
+import { AUDIT_INSERT, type AuditRowValue } from '../../shared/audit/audit-schema.ts';
 
 export interface WriterBatch {
   readonly rows: readonly AuditRowValue[][];

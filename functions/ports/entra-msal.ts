@@ -9,7 +9,7 @@
  * discovery — for air-gapped or sovereign clouds, and for the loopback Entra fake in tests.
  */
 import type { ConfidentialClientApplication, INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
-import type { FetchLike } from '../../shared/issuer-keys.ts';
+import type { FetchLike } from '../../shared/http/fetch-capped.ts';
 import { type EntraTarget, type EntraToken, type EntraTokenClient, EntraRefusal, entraAuthority } from '../../shared/targets/entra.ts';
 
 /** A hung token endpoint must not hold the client. */

@@ -9,11 +9,11 @@
  * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (required: there is no credential chain),
  * AWS_SESSION_TOKEN, AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL.
  */
-import type { FetchLike } from '../../shared/issuer-keys.ts';
-import { readCapped } from '../../shared/issuer-keys.ts';
-import type { SecretStage, SecretVersion } from '../../shared/secret-refs.ts';
-import { SecretError } from '../../shared/secret-refs.ts';
-import { type AwsEnv, awsClientSettings } from './aws-secrets-manager.ts';
+import type { FetchLike } from '../../shared/http/fetch-capped.ts';
+import { readCapped } from '../../shared/http/fetch-capped.ts';
+import type { SecretStage, SecretVersion } from '../../shared/config/secret-refs.ts';
+import { SecretError } from '../../shared/config/secret-refs.ts';
+import { type AwsEnv, awsClientSettings } from '../node/aws-sdk-secrets.ts';
 
 const SERVICE = 'secretsmanager';
 /** As the SDK client is configured on Node: 5 s per attempt, one retry for a throttle, 5xx or network error. */

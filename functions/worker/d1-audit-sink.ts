@@ -9,10 +9,10 @@
  * migrating at once are safe because each migration is one D1 batch (one transaction) that also
  * records itself, so the loser's batch rolls back and it finds the migration applied.
  */
-import type { AuditEvent, AuditSink } from '../../shared/audit.ts';
+import type { AuditEvent, AuditSink } from '../../shared/audit/audit-event.ts';
 import {
   AUDIT_INSERT, AUDIT_MIGRATION_RECORD, AUDIT_MIGRATIONS_TABLE, auditRow, pendingMigrations,
-} from '../../shared/audit-schema.ts';
+} from '../../shared/audit/audit-schema.ts';
 
 /** The part of D1's binding (D1Database) this sink uses. */
 export interface D1Like {

@@ -5,9 +5,9 @@
  * Worker vars and secrets of the standard names (keys required: workerd has no default
  * credential chain). No filesystem here.
  */
-import type { FetchLike } from '../../shared/issuer-keys.ts';
-import { createSecretStore, type SecretStore } from '../../shared/secret-refs.ts';
-import { awsSecretsManagerFetchReader } from './aws-secrets-manager-fetch.ts';
+import type { FetchLike } from '../../shared/http/fetch-capped.ts';
+import { createSecretStore, type SecretStore } from '../../shared/config/secret-refs.ts';
+import { awsSecretsManagerFetchReader } from './aws-sigv4-secrets.ts';
 
 export function workerSecretStore(env: Readonly<Record<string, unknown>>, fetcher: FetchLike = (input, init) => fetch(input, init)): SecretStore {
   return createSecretStore({

@@ -4,8 +4,8 @@
  * the broker only after its durable record is written. Events never hold a token: only the
  * SHA-256 of the subject token, so a leaked log cannot be replayed.
  */
-import { StsError } from './errors.ts';
-import type { Claims } from './verify-subject-token.ts';
+import { StsError } from '../errors.ts';
+import type { Claims } from '../verify/verify-subject-token.ts';
 
 /**
  * The event schema's version, stamped on every event as `v` and stored with every row. Version 2

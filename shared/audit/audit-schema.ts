@@ -4,7 +4,7 @@
  * migration only ever adds (columns, indexes), so rows written under an older event version stay
  * readable: their new columns are NULL and their `v` says which fields they could have.
  */
-import type { AuditEvent } from './audit.ts';
+import type { AuditEvent } from './audit-event.ts';
 
 export const AUDIT_MIGRATIONS: readonly { readonly id: number; readonly sql: readonly string[] }[] = [
   {

@@ -2,18 +2,19 @@
  * Builds the broker from a parsed config and the runtime's ports, once per process (Node) or
  * isolate (Workers): keys are resolved and imported here, never per request.
  */
-import { AuditLog, type AuditObserver, type LineWriter } from './audit-log.ts';
-import type { AuditSink } from './audit.ts';
-import type { Config } from './config.ts';
-import { type CryptoPort, webCryptoPort } from './crypto-port.ts';
-import type { Broker } from './exchange.ts';
-import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { MemoryReplayCache } from './replay-cache.ts';
-import type { SecretStage, SecretVersion } from './secret-refs.ts';
-import { SigningKeyRing } from './signing-key-ring.ts';
-import { buildTargetIssuers, type TargetPorts } from './targets/build-target-issuers.ts';
-import { generateSigningKeys, loadSigningKeys, type SigningKeys } from './signing-keys.ts';
+import { AuditLog, type AuditObserver, type LineWriter } from '../audit/audit-log.ts';
+import type { AuditSink } from '../audit/audit-event.ts';
+import type { Config } from '../config/parse-config.ts';
+import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
+import type { Broker } from '../exchange/exchange-token.ts';
+import { IssuerKeys } from '../verify/issuer-keys.ts';
+import { type FetchLike } from '../http/fetch-capped.ts';
+import { RateLimiter } from '../exchange/rate-limit.ts';
+import { MemoryReplayCache } from '../exchange/replay-cache.ts';
+import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
+import { SigningKeyRing } from '../keys/signing-key-ring.ts';
+import { buildTargetIssuers, type TargetPorts } from '../targets/build-target-issuers.ts';
+import { generateSigningKeys, loadSigningKeys, type SigningKeys } from '../keys/signing-keys.ts';
 
 export interface BrokerPorts {
   readonly fetch: FetchLike;

@@ -5,9 +5,9 @@
  * measurements as structured log fields. Label values come from the config (idp, policy names,
  * configured issuers) and from closed unions (decision, error code), never from a token.
  */
-import type { AuditObserver, LineWriter } from './audit-log.ts';
-import type { AuditEvent } from './audit.ts';
-import type { FetchLike } from './issuer-keys.ts';
+import type { AuditObserver, LineWriter } from '../audit/audit-log.ts';
+import type { AuditEvent } from '../audit/audit-event.ts';
+import type { FetchLike } from '../http/fetch-capped.ts';
 
 export type IdpFetchKind = 'discovery' | 'jwks';
 

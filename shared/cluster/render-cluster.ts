@@ -18,8 +18,8 @@
  *     Role allowing only `create` on `serviceaccounts/token` for exactly those ServiceAccounts;
  *   - argo-server-patch.yaml.
  */
-import type { Config, PolicyConfig, ScopeDefinition, ScopeRule, TargetConfig } from './config.ts';
-import { BUILT_IN_SCOPES, groupFor } from './scopes.ts';
+import type { Config, PolicyConfig, ScopeDefinition, ScopeRule, TargetConfig } from '../config/parse-config.ts';
+import { BUILT_IN_SCOPES, groupFor } from '../policy/scopes.ts';
 
 export interface RenderOptions {
   /** "1.34": v1 from 1.34, v1beta1 for 1.30–1.33; older has no structured authentication config. */

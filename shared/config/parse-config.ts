@@ -8,12 +8,12 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
-import { isLoopbackHost } from './loopback.ts';
-import { checkPolicySet, compileIdentityMatcher, runPolicyExamples } from './compile-policy.ts';
-import { checkIdpPreset } from './presets/index.ts';
-import { BUILT_IN_SCOPES } from './scopes.ts';
+import { isLoopbackHost } from '../http/urls.ts';
+import { checkPolicySet, compileIdentityMatcher, runPolicyExamples } from '../policy/compile-policy.ts';
+import { checkIdpPreset } from '../verify/presets/index.ts';
+import { BUILT_IN_SCOPES } from '../policy/scopes.ts';
 import { parseSecretRef } from './secret-refs.ts';
-import { REDACTABLE_FIELDS } from './audit.ts';
+import { REDACTABLE_FIELDS } from '../audit/audit-event.ts';
 
 export const SIGNING_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512',

@@ -9,7 +9,7 @@
  * ones. `discloses` marks hints that name configuration (accepted issuers, audiences, key ids):
  * /diagnose shows those only under its disclosure rule.
  */
-import { type CheckId, type ErrorCode, wireErrorFor } from './errors.ts';
+import { type CheckId, type ErrorCode, wireErrorFor } from '../errors.ts';
 
 export interface HintFacts {
   /** The value the token (or request) presented. */

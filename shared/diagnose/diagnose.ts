@@ -12,19 +12,19 @@
  * signature does not verify is not checked against audiences or policies at all, so a forged
  * token learns nothing the configuration holds.
  */
-import { AUDIT_TEXT_MAX, contextClaims, failureFields, sha256Hex, startAuditEvent } from './audit.ts';
-import { audienceCause, type Cause, causeById, causeForCode, entraVersion, findIssuerNearMiss, formatCause, type HintFacts } from './check-catalogue.ts';
+import { AUDIT_TEXT_MAX, contextClaims, failureFields, sha256Hex, startAuditEvent } from '../audit/audit-event.ts';
+import { audienceCause, type Cause, causeById, causeForCode, entraVersion, findIssuerNearMiss, formatCause, type HintFacts } from './catalogue.ts';
 import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
-import type { Config, IdpConfig, PolicyConfig } from './config.ts';
-import { type CheckId, StsError } from './errors.ts';
-import { evaluatePolicy, grantedTtl, identityMismatches, type Mismatch } from './evaluate-policy.ts';
-import type { Broker, RequestContext } from './exchange.ts';
-import { fail, type Finding, pass, summarizeChecks } from './findings.ts';
-import type { IssuerKeys } from './issuer-keys.ts';
+import type { Config, IdpConfig, PolicyConfig } from '../config/parse-config.ts';
+import { type CheckId, StsError } from '../errors.ts';
+import { evaluatePolicy, grantedTtl, identityMismatches, type Mismatch } from '../policy/evaluate-policy.ts';
+import type { Broker, RequestContext } from '../exchange/exchange-token.ts';
+import { fail, type Finding, pass, summarizeChecks } from '../checks.ts';
+import type { IssuerKeys } from '../verify/issuer-keys.ts';
 import {
   GRANT_TYPE_TOKEN_EXCHANGE, parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest,
-} from './token-request.ts';
-import { checkClaims, checkSignature, type Claims, inspectToken, verifyToken } from './verify-subject-token.ts';
+} from '../exchange/token-request.ts';
+import { checkClaims, checkSignature, type Claims, inspectToken, verifyToken } from '../verify/verify-subject-token.ts';
 
 export type RevealMode = Config['diagnose']['reveal'];
 

@@ -5,10 +5,11 @@
  * running the broker's own diagnosis against a config that trusts exactly the token's issuer.
  */
 import { decodeJwt } from 'jose';
-import { type Config, ConfigError, parseConfig } from './config.ts';
+import { type Config, ConfigError, parseConfig } from '../config/parse-config.ts';
 import { diagnose, type DiagnosisCheck, type TokenFacts } from './diagnose.ts';
-import type { CheckId } from './errors.ts';
-import { type FetchLike, IssuerKeys } from './issuer-keys.ts';
+import type { CheckId } from '../errors.ts';
+import { IssuerKeys } from '../verify/issuer-keys.ts';
+import { type FetchLike } from '../http/fetch-capped.ts';
 
 export interface OfflineOptions {
   readonly fetch: FetchLike;

@@ -3,21 +3,21 @@
  * policy → mint → durable audit → response. Every decision, issued or denied, is audited; a
  * token is returned only after its audit record is durable.
  */
-import { contextClaims, failureFields, startAuditEvent } from './audit.ts';
-import type { AuditLog } from './audit-log.ts';
-import type { Config } from './config.ts';
-import type { CryptoPort } from './crypto-port.ts';
-import { StsError } from './errors.ts';
-import { evaluatePolicy, grantedTtl } from './evaluate-policy.ts';
-import { findingError, firstFailure } from './findings.ts';
-import type { IssuerKeys } from './issuer-keys.ts';
-import { groupFor } from './scopes.ts';
-import type { SigningKeys } from './signing-keys.ts';
-import { issueCredential, type TargetIssuers } from './targets/issue-credential.ts';
+import { contextClaims, failureFields, startAuditEvent } from '../audit/audit-event.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Config } from '../config/parse-config.ts';
+import type { CryptoPort } from '../keys/crypto-port.ts';
+import { StsError } from '../errors.ts';
+import { evaluatePolicy, grantedTtl } from '../policy/evaluate-policy.ts';
+import { findingError, firstFailure } from '../checks.ts';
+import type { IssuerKeys } from '../verify/issuer-keys.ts';
+import { groupFor } from '../policy/scopes.ts';
+import type { SigningKeys } from '../keys/signing-keys.ts';
+import { issueCredential, type TargetIssuers } from '../targets/issue-credential.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { type ReplayCache, spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest } from './token-request.ts';
-import { verifyToken, type VerifiedToken } from './verify-subject-token.ts';
+import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
 
 /** Everything a request needs, built once per process (Node) or isolate (Workers). */
 export interface Broker {

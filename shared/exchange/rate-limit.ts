@@ -14,8 +14,8 @@
  * used when its binding exists; the Workers Rate Limiting binding is not used, being per location
  * with only 10 s or 60 s periods.
  */
-import type { IdpConfig } from './config.ts';
-import { StsError } from './errors.ts';
+import type { IdpConfig } from '../config/parse-config.ts';
+import { StsError } from '../errors.ts';
 
 export interface RateRule {
   readonly requests: number;

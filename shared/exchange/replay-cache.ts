@@ -8,7 +8,7 @@
  * is per isolate, so a replay that lands on another isolate is NOT caught. KV must not be used:
  * it is eventually consistent and misses concurrent replays.
  */
-import { StsError } from './errors.ts';
+import { StsError } from '../errors.ts';
 
 export interface ReplayCache {
   /**

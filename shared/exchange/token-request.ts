@@ -3,7 +3,7 @@
  * Size limits are enforced before any parsing work: the body is read with a cap, and the subject
  * and actor tokens are measured before anyone decodes them.
  */
-import { StsError } from './errors.ts';
+import { StsError } from '../errors.ts';
 
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';

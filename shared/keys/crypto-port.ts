@@ -12,7 +12,7 @@
  * Keys are the CryptoKeys jose imports (once per key, cached), so both adapters see the same keys.
  */
 import { base64url, errors as joseErrors } from 'jose';
-import { sha256Hex } from './audit.ts';
+import { sha256Hex } from '../audit/audit-event.ts';
 
 export interface CryptoPort {
   /** True when `signature` is valid for `data` under `key` with the JWS algorithm `alg`; false otherwise, never a throw for a bad signature. */

@@ -2,8 +2,8 @@
  * The broker's OpenID discovery document, so that kube-apiserver's JWT authenticator (and any
  * OIDC verifier) can find the keys of tokens the broker signs.
  */
-import type { Config } from './config.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE } from './token-request.ts';
+import type { Config } from '../config/parse-config.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE } from '../exchange/token-request.ts';
 
 export function issuerUrl(config: Config, path: string): string {
   return `${config.issuer.replace(/\/$/, '')}${path}`;

@@ -4,9 +4,9 @@
  * eval, so it runs in workerd). Pure: evaluation calls these with verified claims.
  */
 import { Environment } from '@marcbachmann/cel-js';
-import type { ClaimMatcher } from './config.ts';
+import type { ClaimMatcher } from '../config/parse-config.ts';
 import { matchGlob } from './glob.ts';
-import type { Claims } from './verify-subject-token.ts';
+import type { Claims } from '../verify/verify-subject-token.ts';
 
 /** Bounds that keep one policy from costing more than a cheap match per request. */
 export const COMPILE_LIMITS = {

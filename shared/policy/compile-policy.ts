@@ -7,12 +7,12 @@
  * The matchers themselves live in policy-matchers.ts, cached by their source, so a config built
  * any way (parsed, or in a test) evaluates the same.
  */
-import type { ClaimMatcher, Config, PolicyExample } from './config.ts';
+import type { ClaimMatcher, Config, PolicyExample } from '../config/parse-config.ts';
 import { evaluatePolicy } from './evaluate-policy.ts';
-import { firstFailure } from './findings.ts';
-import { type ClaimOperators, compileCondition, isOperators, patternProblem } from './policy-matchers.ts';
-import { inspectWithPreset } from './presets/index.ts';
-import type { Claims } from './verify-subject-token.ts';
+import { firstFailure } from '../checks.ts';
+import { type ClaimOperators, compileCondition, isOperators, patternProblem } from './claim-matchers.ts';
+import { inspectWithPreset } from '../verify/presets/index.ts';
+import type { Claims } from '../verify/verify-subject-token.ts';
 
 /** Claims a policy may not bind: time claims are the verifier's business, not identity. */
 const UNBINDABLE_CLAIMS = new Set(['exp', 'iat', 'nbf', 'auth_time', 'jti']);

@@ -9,12 +9,12 @@
  * served by a union of policies. With an actor, the answering policy's delegation must allow the
  * actor, and the grant is narrowed to the scopes delegated to it.
  */
-import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from './config.ts';
-import { fail, type Finding, pass } from './findings.ts';
+import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from '../config/parse-config.ts';
+import { fail, type Finding, pass } from '../checks.ts';
 import { matchGlob } from './glob.ts';
-import { evaluateCondition, matchClaimMatcher } from './policy-matchers.ts';
-import { inspectWithPreset, unavailableClaimFinding } from './presets/index.ts';
-import type { Claims } from './verify-subject-token.ts';
+import { evaluateCondition, matchClaimMatcher } from './claim-matchers.ts';
+import { inspectWithPreset, unavailableClaimFinding } from '../verify/presets/index.ts';
+import type { Claims } from '../verify/verify-subject-token.ts';
 
 export interface PolicyRequest {
   readonly idp: string;

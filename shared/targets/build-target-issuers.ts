@@ -3,10 +3,10 @@
  * secrets (the cluster bearer token and CA, the Entra client secret) and asks the runtime for
  * what only it can make (a fetch that trusts a private CA; an MSAL client).
  */
-import type { Config, TargetConfig } from '../config.ts';
-import type { CryptoPort } from '../crypto-port.ts';
-import type { FetchLike } from '../issuer-keys.ts';
-import type { SigningKeys } from '../signing-keys.ts';
+import type { Config, TargetConfig } from '../config/parse-config.ts';
+import type { CryptoPort } from '../keys/crypto-port.ts';
+import type { FetchLike } from '../http/fetch-capped.ts';
+import type { SigningKeys } from '../keys/signing-keys.ts';
 import { type EntraTarget, type EntraTokenClient, entraIssuer } from './entra.ts';
 import type { TargetIssuers } from './issue-credential.ts';
 import { kubernetesOidcIssuer } from './kubernetes-oidc.ts';

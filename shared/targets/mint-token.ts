@@ -7,8 +7,8 @@
  * characters come only from `>`, `?`, `~`, DEL and non-ASCII bytes, so each is written as a
  * `\uXXXX` escape — the same JSON value, decoded identically under both alphabets.
  */
-import { type CryptoPort, signCompactJws, webCryptoPort } from './crypto-port.ts';
-import type { SigningKeys } from './signing-keys.ts';
+import { type CryptoPort, signCompactJws, webCryptoPort } from '../keys/crypto-port.ts';
+import type { SigningKeys } from '../keys/signing-keys.ts';
 
 export interface MintInput {
   readonly issuer: string;

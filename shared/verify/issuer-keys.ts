@@ -7,16 +7,17 @@
  * allowlist before any key is looked up, so a token cannot make the broker fetch a URL it names.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
-import type { IdpConfig } from './config.ts';
-import { type CryptoPort, webCryptoPort } from './crypto-port.ts';
-import { StsError } from './errors.ts';
-import { isLoopbackHost } from './loopback.ts';
+import type { IdpConfig } from '../config/parse-config.ts';
+import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
+import { StsError } from '../errors.ts';
+import { FETCH_LIMITS, type FetchLike, fetchJson } from '../http/fetch-capped.ts';
+import { isAcceptableUrl } from '../http/urls.ts';
 
 export const JWKS_LIMITS = {
   /** An IdP that does not answer in 5 s is down for this request; the cached keys serve. */
-  fetchTimeoutMs: 5_000,
+  fetchTimeoutMs: FETCH_LIMITS.timeoutMs,
   /** Real key sets are a few KiB; a larger answer is a misconfiguration or an attack. */
-  maxResponseBytes: 256 * 1024,
+  maxResponseBytes: FETCH_LIMITS.maxResponseBytes,
   /** Keys are refetched when older than this, so a rotation is seen within 10 min. */
   refreshAfterSeconds: 600,
   /**
@@ -32,8 +33,6 @@ export const JWKS_LIMITS = {
    */
   failureBackoffSeconds: 30,
 } as const;
-
-export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 export type KeyResolver = ReturnType<typeof createLocalJWKSet>;
 
@@ -181,60 +180,6 @@ export class IssuerKeys {
   }
 }
 
-function isAcceptableUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  } catch {
-    return false;
-  }
-}
-
 function unavailable(cause: unknown): StsError {
   return new StsError('ERR_KEYS_UNAVAILABLE', "the signing keys of the token's issuer cannot be fetched; try again later", { cause });
-}
-
-/** GET a JSON document with a timeout, no redirects and a size cap. */
-export async function fetchJson(fetch: FetchLike, url: string): Promise<unknown> {
-  const response = await fetch(url, {
-    method: 'GET',
-    headers: { accept: 'application/json' },
-    redirect: 'manual',
-    signal: AbortSignal.timeout(JWKS_LIMITS.fetchTimeoutMs),
-  });
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => {});
-    throw new Error(`GET ${url} answered ${response.status}`);
-  }
-  const declared = response.headers.get('content-length');
-  if (declared !== null && Number(declared) > JWKS_LIMITS.maxResponseBytes) {
-    await response.body?.cancel().catch(() => {});
-    throw new Error(`GET ${url}: response larger than ${JWKS_LIMITS.maxResponseBytes} bytes`);
-  }
-  const text = await readCapped(response, JWKS_LIMITS.maxResponseBytes, url);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`GET ${url}: response is not JSON`);
-  }
-}
-
-/** Reads a response body as text, refusing more than maxBytes. */
-export async function readCapped(response: Response, maxBytes: number, url: string): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let total = 0;
-  let text = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new Error(`GET ${url}: response larger than ${maxBytes} bytes`);
-    }
-    text += decoder.decode(value, { stream: true });
-  }
-  return text + decoder.decode();
 }

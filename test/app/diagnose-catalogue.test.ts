@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { audienceCause, CHECK_CATALOGUE, findIssuerNearMiss, issuerNearMissCause, renderTroubleshootingDoc } from '../../shared/check-catalogue.ts';
+import { audienceCause, CHECK_CATALOGUE, findIssuerNearMiss, issuerNearMissCause, renderTroubleshootingDoc } from '../../shared/diagnose/catalogue.ts';
 import { CHECK_IDS } from '../../shared/errors.ts';
 import { TROUBLESHOOTING_DOC } from '../../scripts/generate-troubleshooting-doc.ts';
 

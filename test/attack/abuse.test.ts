@@ -4,8 +4,8 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryRateLimitStore } from '../../shared/rate-limit.ts';
-import { MemoryReplayCache } from '../../shared/replay-cache.ts';
+import { MemoryRateLimitStore } from '../../shared/exchange/rate-limit.ts';
+import { MemoryReplayCache } from '../../shared/exchange/replay-cache.ts';
 import type { Harness } from '../support/app-harness.ts';
 import { type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { attackConfig, attackHarness, expectRefused, githubClaims, NOW } from './support.ts';

@@ -5,7 +5,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeServer } from '../../functions/node.ts';
-import { REQUEST_LIMITS } from '../../shared/token-request.ts';
+import { REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
 import { githubViewConfig, startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, startLoopbackIdp, type LoopbackIdp } from '../support/loopback-idp.ts';
 import { idTokenExchangeForm } from '../support/token-requests.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfig, parseConfigText } from '../../shared/config.ts';
+import { type Config, ConfigError, parseConfig, parseConfigText } from '../../shared/config/parse-config.ts';
 
 /** A small valid document; each test changes one thing. */
 function baseDoc(): Record<string, any> {

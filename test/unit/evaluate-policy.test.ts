@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, parseConfigText } from '../../shared/config.ts';
-import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/evaluate-policy.ts';
+import { type Config, parseConfigText } from '../../shared/config/parse-config.ts';
+import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
-import { firstFailure } from '../../shared/findings.ts';
+import { firstFailure } from '../../shared/checks.ts';
 import { CI_MAIN_POLICY_YAML, CI_READ_ANY_BRANCH_POLICY_YAML } from '../support/configs.ts';
 
 const GITHUB = 'https://token.actions.githubusercontent.com';

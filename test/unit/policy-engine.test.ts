@@ -3,11 +3,11 @@
  * scopes, examples, and the compile step that refuses what evaluation must never see.
  */
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfigText } from '../../shared/config.ts';
+import { type Config, ConfigError, parseConfigText } from '../../shared/config/parse-config.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
-import { evaluatePolicy, type PolicyRequest } from '../../shared/evaluate-policy.ts';
-import { firstFailure } from '../../shared/findings.ts';
-import { evaluateCondition, matchClaimMatcher } from '../../shared/policy-matchers.ts';
+import { evaluatePolicy, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
+import { firstFailure } from '../../shared/checks.ts';
+import { evaluateCondition, matchClaimMatcher } from '../../shared/policy/claim-matchers.ts';
 
 const HEAD = `
 issuer: https://sts.example.com

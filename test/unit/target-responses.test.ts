@@ -1,6 +1,6 @@
 /** How the target issuers read their upstream's answers, with canned responses. */
 import { describe, expect, it } from 'vitest';
-import { parseConfigText, type TargetConfig } from '../../shared/config.ts';
+import { parseConfigText, type TargetConfig } from '../../shared/config/parse-config.ts';
 import { StsError, toWireError } from '../../shared/errors.ts';
 import { EntraRefusal, entraIssuer, type EntraTokenClient } from '../../shared/targets/entra.ts';
 import type { CredentialRequest } from '../../shared/targets/issue-credential.ts';

@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { durableRateLimitStore, durableReplayCache, type NamespaceLike } from '../../functions/adapters/durable-coordinator.ts';
+import { durableRateLimitStore, durableReplayCache, type NamespaceLike } from '../../functions/worker/durable-coordinator.ts';
 
 const ns = (env as unknown as Record<string, NamespaceLike>).ARGO_STS_COORDINATOR!;
 const now = 1_790_000_000;

@@ -4,7 +4,7 @@
  * token goes only to this broker, in the body of a same-origin POST, never in a URL. Results are
  * rendered with textContent only, so nothing in a token or a config can become markup.
  */
-import { CHECK_CATALOGUE } from '../../shared/check-catalogue.ts';
+import { CHECK_CATALOGUE } from '../../../shared/diagnose/catalogue.ts';
 
 export function newNonce(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(18));

@@ -1,8 +1,8 @@
 /** POST /diagnose: every check for the same parameters as /token, never a token. GET /diagnose: the page. */
 import { Hono } from 'hono';
-import { runDiagnosis } from '../../shared/diagnose.ts';
-import { StsError } from '../../shared/errors.ts';
-import { decodeParameters, readBodyCapped } from '../../shared/token-request.ts';
+import { runDiagnosis } from '../../../shared/diagnose/diagnose.ts';
+import { StsError } from '../../../shared/errors.ts';
+import { decodeParameters, readBodyCapped } from '../../../shared/exchange/token-request.ts';
 import type { AppEnv } from '../app.ts';
 import { diagnosePageHeaders, newNonce, renderDiagnosePage } from './diagnose-page.ts';
 

@@ -1,8 +1,8 @@
 /** POST /token: RFC 8693 token exchange. */
 import { Hono } from 'hono';
-import { StsError } from '../../shared/errors.ts';
-import { exchangeToken } from '../../shared/exchange.ts';
-import { decodeParameters, readBodyCapped, readChunksCapped } from '../../shared/token-request.ts';
+import { StsError } from '../../../shared/errors.ts';
+import { exchangeToken } from '../../../shared/exchange/exchange-token.ts';
+import { decodeParameters, readBodyCapped, readChunksCapped } from '../../../shared/exchange/token-request.ts';
 import type { AppEnv } from '../app.ts';
 
 export const tokenRoutes = new Hono<AppEnv>();

@@ -1,7 +1,7 @@
 /** Discovery and public keys, at the root and under the issuer's path. */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
-import { openidConfiguration, wellKnownPaths } from '../../shared/discovery.ts';
+import { openidConfiguration, wellKnownPaths } from '../../../shared/keys/discovery.ts';
 import type { AppEnv } from '../app.ts';
 
 export const wellKnownRoutes = new Hono<AppEnv>();

@@ -17,8 +17,8 @@
  *   and points to Microsoft Graph in `_claim_names.groups` (or sets `hasgroups`). A policy that
  *   binds `groups` then refuses with that reason instead of matching on no groups.
  */
-import { fail, type Finding } from '../findings.ts';
-import { isLoopbackHost } from '../loopback.ts';
+import { fail, type Finding } from '../../checks.ts';
+import { isLoopbackHost } from '../../http/urls.ts';
 import type { Claims } from '../verify-subject-token.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 

@@ -18,8 +18,8 @@
  *   encoded as `%3A`) must equal the `environment` claim. Customized subject templates (not
  *   starting `repo:`) are left alone.
  */
-import { isLoopbackHost } from '../loopback.ts';
-import { fail, type Finding } from '../findings.ts';
+import { isLoopbackHost } from '../../http/urls.ts';
+import { fail, type Finding } from '../../checks.ts';
 import type { Claims } from '../verify-subject-token.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 

@@ -12,7 +12,7 @@
  * Traps refused: a protection flag that is neither "true" nor "false" — GitLab never sends one,
  * and a policy meant for protected refs must not guess.
  */
-import { fail } from '../findings.ts';
+import { fail } from '../../checks.ts';
 import type { Claims } from '../verify-subject-token.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 

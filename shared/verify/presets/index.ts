@@ -1,8 +1,8 @@
 /**
  * The identity-provider presets by name (`preset:` on an idp). See docs/presets.md.
  */
-import type { IdpConfig } from '../config.ts';
-import { fail, type Finding } from '../findings.ts';
+import type { IdpConfig } from '../../config/parse-config.ts';
+import { fail, type Finding } from '../../checks.ts';
 import type { Claims } from '../verify-subject-token.ts';
 import { entraPreset } from './entra.ts';
 import { genericPreset } from './generic.ts';

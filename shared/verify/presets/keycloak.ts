@@ -16,8 +16,8 @@
  *   tokens are not credentials.
  * Config: `audiences` containing `account` is refused for the same reason.
  */
-import { fail, type Finding } from '../findings.ts';
-import { isLoopbackHost } from '../loopback.ts';
+import { fail, type Finding } from '../../checks.ts';
+import { isLoopbackHost } from '../../http/urls.ts';
 import type { Claims } from '../verify-subject-token.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 

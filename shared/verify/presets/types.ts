@@ -5,8 +5,8 @@
  *
  * Presets are pure: claims and config in, claims and findings out, no I/O, no clock.
  */
-import type { IdpConfig } from '../config.ts';
-import type { Finding } from '../findings.ts';
+import type { IdpConfig } from '../../config/parse-config.ts';
+import type { Finding } from '../../checks.ts';
 import type { Claims } from '../verify-subject-token.ts';
 
 /** The fields of an idp that presets read; config-time checks see them before defaults apply. */
