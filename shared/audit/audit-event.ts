@@ -5,7 +5,7 @@
  * SHA-256 of the subject token, so a leaked log cannot be replayed.
  */
 import { StsError } from '../errors.ts';
-import type { Claims } from '../verify/verify-subject-token.ts';
+import type { Claims } from '../verify/claims.ts';
 
 /**
  * The event schema's version, stamped on every event as `v` and stored with every row. Version 2
@@ -137,11 +137,6 @@ export function redactEvent(event: AuditEvent, fields: readonly RedactableField[
   out.context = context;
   if (removed.length > 0) out.redacted = removed;
   return out;
-}
-
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The stdout line for an event: compact JSON, undefined fields dropped. */

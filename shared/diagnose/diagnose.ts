@@ -12,7 +12,8 @@
  * signature does not verify is not checked against audiences or policies at all, so a forged
  * token learns nothing the configuration holds.
  */
-import { AUDIT_TEXT_MAX, contextClaims, failureFields, sha256Hex, startAuditEvent } from '../audit/audit-event.ts';
+import { AUDIT_TEXT_MAX, contextClaims, failureFields, startAuditEvent } from '../audit/audit-event.ts';
+import { sha256Hex } from '../keys/crypto-port.ts';
 import { audienceCause, type Cause, causeById, causeForCode, entraVersion, findIssuerNearMiss, formatCause, type HintFacts } from './catalogue.ts';
 import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
 import type { Config, IdpConfig, PolicyConfig } from '../config/parse-config.ts';
@@ -24,7 +25,8 @@ import type { IssuerKeys } from '../verify/issuer-keys.ts';
 import {
   GRANT_TYPE_TOKEN_EXCHANGE, parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest,
 } from '../exchange/token-request.ts';
-import { checkClaims, checkSignature, type Claims, inspectToken, verifyToken } from '../verify/verify-subject-token.ts';
+import { checkClaims, checkSignature, inspectToken, verifyToken } from '../verify/verify-subject-token.ts';
+import { type Claims } from '../verify/claims.ts';
 
 export type RevealMode = Config['diagnose']['reveal'];
 

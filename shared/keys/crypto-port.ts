@@ -12,7 +12,6 @@
  * Keys are the CryptoKeys jose imports (once per key, cached), so both adapters see the same keys.
  */
 import { base64url, errors as joseErrors } from 'jose';
-import { sha256Hex } from '../audit/audit-event.ts';
 
 export interface CryptoPort {
   /** True when `signature` is valid for `data` under `key` with the JWS algorithm `alg`; false otherwise, never a throw for a bad signature. */
@@ -31,6 +30,12 @@ function webCryptoAlgorithm(alg: string): AlgorithmIdentifier | RsaPssParams | E
   if (alg.startsWith('ES')) return { name: 'ECDSA', hash: `SHA-${bits}` } as EcdsaParams;
   if (alg === 'EdDSA' || alg === 'Ed25519') return { name: 'Ed25519' };
   throw new joseErrors.JOSENotSupported(`unsupported JWS algorithm ${alg}`);
+}
+
+/** Lower-case hex SHA-256 of the UTF-8 text, through WebCrypto. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 export const webCryptoPort: CryptoPort = {

@@ -6,7 +6,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import type { ClaimMatcher } from '../config/parse-config.ts';
 import { matchGlob } from './glob.ts';
-import type { Claims } from '../verify/verify-subject-token.ts';
+import type { Claims } from '../verify/claims.ts';
 
 /** Bounds that keep one policy from costing more than a cheap match per request. */
 export const COMPILE_LIMITS = {

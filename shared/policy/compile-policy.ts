@@ -12,7 +12,7 @@ import { evaluatePolicy } from './evaluate-policy.ts';
 import { firstFailure } from '../checks.ts';
 import { type ClaimOperators, compileCondition, isOperators, patternProblem } from './claim-matchers.ts';
 import { inspectWithPreset } from '../verify/presets/index.ts';
-import type { Claims } from '../verify/verify-subject-token.ts';
+import type { Claims } from '../verify/claims.ts';
 
 /** Claims a policy may not bind: time claims are the verifier's business, not identity. */
 const UNBINDABLE_CLAIMS = new Set(['exp', 'iat', 'nbf', 'auth_time', 'jti']);

@@ -14,7 +14,7 @@ import { fail, type Finding, pass } from '../checks.ts';
 import { matchGlob } from './glob.ts';
 import { evaluateCondition, matchClaimMatcher } from './claim-matchers.ts';
 import { inspectWithPreset, unavailableClaimFinding } from '../verify/presets/index.ts';
-import type { Claims } from '../verify/verify-subject-token.ts';
+import type { Claims } from '../verify/claims.ts';
 
 export interface PolicyRequest {
   readonly idp: string;

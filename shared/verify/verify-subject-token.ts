@@ -13,9 +13,8 @@ import { verifyCompactJws } from '../keys/crypto-port.ts';
 import { fail, type Finding, firstFailure, pass } from '../checks.ts';
 import { CHECK_IDS } from '../errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
+import type { Claims } from './claims.ts';
 import { inspectWithPreset } from './presets/index.ts';
-
-export type Claims = Readonly<Record<string, unknown>>;
 
 export interface TokenInspection {
   readonly findings: readonly Finding[];

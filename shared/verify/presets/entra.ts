@@ -19,7 +19,7 @@
  */
 import { fail, type Finding } from '../../checks.ts';
 import { isLoopbackHost } from '../../http/urls.ts';
-import type { Claims } from '../verify-subject-token.ts';
+import type { Claims } from '../claims.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 
 const V1_HOSTS = new Set(['sts.windows.net', 'sts.chinacloudapi.cn']);

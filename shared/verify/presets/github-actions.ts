@@ -20,7 +20,7 @@
  */
 import { isLoopbackHost } from '../../http/urls.ts';
 import { fail, type Finding } from '../../checks.ts';
-import type { Claims } from '../verify-subject-token.ts';
+import type { Claims } from '../claims.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 
 export type GithubIssuerKind = 'github.com' | 'enterprise-slug' | 'ghe.com' | 'enterprise-server' | 'loopback' | 'unknown';

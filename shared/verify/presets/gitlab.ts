@@ -13,7 +13,7 @@
  * and a policy meant for protected refs must not guess.
  */
 import { fail } from '../../checks.ts';
-import type { Claims } from '../verify-subject-token.ts';
+import type { Claims } from '../claims.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 
 const PROTECTION_FLAGS = ['ref_protected', 'environment_protected'] as const;

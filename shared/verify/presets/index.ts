@@ -3,7 +3,7 @@
  */
 import type { IdpConfig } from '../../config/parse-config.ts';
 import { fail, type Finding } from '../../checks.ts';
-import type { Claims } from '../verify-subject-token.ts';
+import type { Claims } from '../claims.ts';
 import { entraPreset } from './entra.ts';
 import { genericPreset } from './generic.ts';
 import { githubActionsPreset } from './github-actions.ts';

@@ -18,7 +18,7 @@
  */
 import { fail, type Finding } from '../../checks.ts';
 import { isLoopbackHost } from '../../http/urls.ts';
-import type { Claims } from '../verify-subject-token.ts';
+import type { Claims } from '../claims.ts';
 import { type IdpShape, issuerUrl, type Preset } from './types.ts';
 
 const REALM_PATH = /^(?:\/auth)?\/realms\/[^/]+$/;

@@ -7,7 +7,7 @@
  */
 import type { IdpConfig } from '../../config/parse-config.ts';
 import type { Finding } from '../../checks.ts';
-import type { Claims } from '../verify-subject-token.ts';
+import type { Claims } from '../claims.ts';
 
 /** The fields of an idp that presets read; config-time checks see them before defaults apply. */
 export type IdpShape = Pick<IdpConfig, 'name' | 'issuer' | 'audiences' | 'preset' | 'tenant_id'>;
