@@ -6,7 +6,8 @@
 import { serve, type HttpBindings } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, type Config } from '../shared/config/parse-config.ts';
+import { ConfigError } from '../shared/config/parse-config.ts';
+import { type Config } from '../shared/config/schema.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches } from '../shared/broker/metrics.ts';
 import type { Broker } from '../shared/exchange/exchange-token.ts';

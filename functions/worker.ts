@@ -4,7 +4,7 @@
  * across requests — never a pending promise, since I/O started by one request cannot be awaited
  * by another on Workers.
  */
-import { parseConfigText } from '../shared/config/parse-config.ts';
+import { parseConfigText } from '../shared/broker/load-config.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
 import type { Broker } from '../shared/exchange/exchange-token.ts';

@@ -1,4 +1,4 @@
-import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../shared/config/parse-config.ts';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../shared/config/schema.ts';
 import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';

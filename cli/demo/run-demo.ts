@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { type Credential, decodeJwtClaims, diagnose, exchange, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN } from '../../client/index.ts';
 import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../../test/support/loopback-idp.ts';
 import type { CliIo } from '../command.ts';
 import { runCli } from '../main.ts';

@@ -1,6 +1,8 @@
 /** Where the Node runtime finds its config: ARGO_STS_CONFIG (inline) first, then ARGO_STS_CONFIG_FILE. */
 import { readFileSync } from 'node:fs';
-import { type Config, ConfigError, parseConfigText } from '../../shared/config/parse-config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
 
 export function loadNodeConfig(env: NodeJS.ProcessEnv): Config {
   const inline = env.ARGO_STS_CONFIG;

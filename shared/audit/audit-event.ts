@@ -4,6 +4,7 @@
  * the broker only after its durable record is written. Events never hold a token: only the
  * SHA-256 of the subject token, so a leaked log cannot be replayed.
  */
+import type { RedactableField } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 import type { Claims } from '../verify/claims.ts';
 
@@ -112,8 +113,6 @@ export function contextClaims(claims: Claims | undefined): Record<string, string
  * context claims that name a person (GitHub's `actor` is a user name). Pipeline identity
  * (repository, project path, run and pipeline ids) stays: it is what an audit trail is for.
  */
-export const REDACTABLE_FIELDS = ['client_ip', 'user_agent', 'email', 'preferred_username', 'actor', 'oid'] as const;
-export type RedactableField = (typeof REDACTABLE_FIELDS)[number];
 
 /**
  * The event without the listed personal data, and `redacted` naming what was removed. Context

@@ -4,7 +4,8 @@
  * not be stored, so nothing is lost silently. Every event is stamped with the schema version and
  * redacted (`audit.redact`) before it reaches either place.
  */
-import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditSink, auditLine, type RedactableField, redactEvent } from './audit-event.ts';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditSink, auditLine, redactEvent } from './audit-event.ts';
+import { type RedactableField } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 
 export type LineWriter = (line: string) => void;

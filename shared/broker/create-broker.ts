@@ -4,7 +4,7 @@
  */
 import { AuditLog, type AuditObserver, type LineWriter } from '../audit/audit-log.ts';
 import type { AuditSink } from '../audit/audit-event.ts';
-import type { Config } from '../config/parse-config.ts';
+import type { Config } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import type { Broker } from '../exchange/exchange-token.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';

@@ -18,7 +18,7 @@
  *     Role allowing only `create` on `serviceaccounts/token` for exactly those ServiceAccounts;
  *   - argo-server-patch.yaml.
  */
-import type { Config, PolicyConfig, ScopeDefinition, ScopeRule, TargetConfig } from '../config/parse-config.ts';
+import type { Config, PolicyConfig, ScopeDefinition, ScopeRule, TargetConfig } from '../config/schema.ts';
 import { BUILT_IN_SCOPES, groupFor } from '../policy/scopes.ts';
 
 export interface RenderOptions {

@@ -16,7 +16,7 @@ import { AUDIT_TEXT_MAX, contextClaims, failureFields, startAuditEvent } from '.
 import { sha256Hex } from '../keys/crypto-port.ts';
 import { audienceCause, type Cause, causeById, causeForCode, entraVersion, findIssuerNearMiss, formatCause, type HintFacts } from './catalogue.ts';
 import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
-import type { Config, IdpConfig, PolicyConfig } from '../config/parse-config.ts';
+import type { Config, IdpConfig, PolicyConfig } from '../config/schema.ts';
 import { type CheckId, StsError } from '../errors.ts';
 import { evaluatePolicy, grantedTtl, identityMismatches, type Mismatch } from '../policy/evaluate-policy.ts';
 import type { Broker, RequestContext } from '../exchange/exchange-token.ts';

@@ -5,7 +5,9 @@
  * running the broker's own diagnosis against a config that trusts exactly the token's issuer.
  */
 import { decodeJwt } from 'jose';
-import { type Config, ConfigError, parseConfig } from '../config/parse-config.ts';
+import { ConfigError } from '../config/parse-config.ts';
+import { parseConfig } from '../broker/load-config.ts';
+import { type Config } from '../config/schema.ts';
 import { diagnose, type DiagnosisCheck, type TokenFacts } from './diagnose.ts';
 import type { CheckId } from '../errors.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';

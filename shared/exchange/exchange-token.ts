@@ -5,7 +5,7 @@
  */
 import { contextClaims, failureFields, startAuditEvent } from '../audit/audit-event.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { Config } from '../config/parse-config.ts';
+import type { Config } from '../config/schema.ts';
 import type { CryptoPort } from '../keys/crypto-port.ts';
 import { StsError } from '../errors.ts';
 import { evaluatePolicy, grantedTtl } from '../policy/evaluate-policy.ts';

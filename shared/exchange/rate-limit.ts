@@ -14,7 +14,7 @@
  * used when its binding exists; the Workers Rate Limiting binding is not used, being per location
  * with only 10 s or 60 s periods.
  */
-import type { IdpConfig } from '../config/parse-config.ts';
+import type { IdpConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 
 export interface RateRule {

@@ -2,7 +2,7 @@
  * The broker's OpenID discovery document, so that kube-apiserver's JWT authenticator (and any
  * OIDC verifier) can find the keys of tokens the broker signs.
  */
-import type { Config } from '../config/parse-config.ts';
+import type { Config } from '../config/schema.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE } from '../exchange/token-request.ts';
 
 export function issuerUrl(config: Config, path: string): string {

@@ -17,7 +17,7 @@
  * never a shared promise (on Workers a promise from one request cannot be awaited by another).
  */
 import type { JWK } from 'jose';
-import type { SigningAlgorithm } from '../config/parse-config.ts';
+import type { SigningAlgorithm } from '../config/schema.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { importSigningKey, parseKeySet, SigningKeyError, type SigningKeyHealth, type SigningKeys } from './signing-keys.ts';
 

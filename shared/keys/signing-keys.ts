@@ -5,7 +5,7 @@
  * retiring key keep verifying until they expire.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import type { SigningAlgorithm } from '../config/parse-config.ts';
+import type { SigningAlgorithm } from '../config/schema.ts';
 
 export interface SigningKeys {
   readonly alg: SigningAlgorithm;

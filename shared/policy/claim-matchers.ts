@@ -4,7 +4,7 @@
  * eval, so it runs in workerd). Pure: evaluation calls these with verified claims.
  */
 import { Environment } from '@marcbachmann/cel-js';
-import type { ClaimMatcher } from '../config/parse-config.ts';
+import type { ClaimMatcher } from '../config/schema.ts';
 import { matchGlob } from './glob.ts';
 import type { Claims } from '../verify/claims.ts';
 

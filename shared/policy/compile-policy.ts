@@ -7,7 +7,7 @@
  * The matchers themselves live in policy-matchers.ts, cached by their source, so a config built
  * any way (parsed, or in a test) evaluates the same.
  */
-import type { ClaimMatcher, Config, PolicyExample } from '../config/parse-config.ts';
+import type { ClaimMatcher, Config, PolicyExample } from '../config/schema.ts';
 import { evaluatePolicy } from './evaluate-policy.ts';
 import { firstFailure } from '../checks.ts';
 import { type ClaimOperators, compileCondition, isOperators, patternProblem } from './claim-matchers.ts';
@@ -58,6 +58,20 @@ export function compileIdentityMatcher(m: MatcherShape, at: string, issues: stri
   }
 }
 
+/**
+ * The compile step's issues for every policy and delegation actor: patterns, claim operators,
+ * CEL conditions, then the rules across policies (unreachable repeats).
+ */
+export function compilePolicyIssues(policies: readonly RawPolicy[]): string[] {
+  const issues: string[] = [];
+  policies.forEach((policy, i) => {
+    compileIdentityMatcher(policy, `policies[${i}]`, issues);
+    policy.delegation?.actors.forEach((actor, j) => compileIdentityMatcher(actor, `policies[${i}].delegation.actors[${j}]`, issues));
+  });
+  issues.push(...checkPolicySet(policies));
+  return issues;
+}
+
 interface RawPolicy {
   id: string;
   effect?: 'allow' | 'deny' | undefined;
@@ -70,7 +84,7 @@ interface RawPolicy {
   namespaces?: string[] | undefined;
   scopes?: string[] | undefined;
   max_ttl?: number | undefined;
-  delegation?: unknown;
+  delegation?: { actors: readonly MatcherShape[] } | undefined;
   examples?: PolicyExample[] | undefined;
 }
 

@@ -9,7 +9,7 @@
  * served by a union of policies. With an actor, the answering policy's delegation must allow the
  * actor, and the grant is narrowed to the scopes delegated to it.
  */
-import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from '../config/parse-config.ts';
+import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from '../config/schema.ts';
 import { fail, type Finding, pass } from '../checks.ts';
 import { matchGlob } from './glob.ts';
 import { evaluateCondition, matchClaimMatcher } from './claim-matchers.ts';

@@ -3,7 +3,7 @@
  * `argo-sts:<namespace>:<scope>` for each granted scope; `argo-sts render` binds those groups
  * to Roles with exactly these rules (`k8s:view` and `k8s:edit` bind Kubernetes' own ClusterRoles).
  */
-import type { ScopeDefinition } from '../config/parse-config.ts';
+import type { ScopeDefinition } from '../config/schema.ts';
 
 const ARGO = 'argoproj.io';
 const READ = ['get', 'list', 'watch'];

@@ -3,7 +3,7 @@
  * secrets (the cluster bearer token and CA, the Entra client secret) and asks the runtime for
  * what only it can make (a fetch that trusts a private CA; an MSAL client).
  */
-import type { Config, TargetConfig } from '../config/parse-config.ts';
+import type { Config, TargetConfig } from '../config/schema.ts';
 import type { CryptoPort } from '../keys/crypto-port.ts';
 import type { FetchLike } from '../http/fetch-capped.ts';
 import type { SigningKeys } from '../keys/signing-keys.ts';

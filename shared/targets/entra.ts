@@ -11,7 +11,7 @@
  * The wire calls are @azure/msal-node's (functions/adapters/entra-msal.ts implements
  * EntraTokenClient); this module decides scopes and maps Entra's answers to refusals.
  */
-import type { TargetConfig } from '../config/parse-config.ts';
+import type { TargetConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 import { misconfigured, type TargetIssuer } from './issue-credential.ts';
 

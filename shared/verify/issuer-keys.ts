@@ -7,7 +7,7 @@
  * allowlist before any key is looked up, so a token cannot make the broker fetch a URL it names.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
-import type { IdpConfig } from '../config/parse-config.ts';
+import type { IdpConfig } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import { StsError } from '../errors.ts';
 import { FETCH_LIMITS, type FetchLike, fetchJson } from '../http/fetch-capped.ts';

@@ -8,7 +8,7 @@
  * and only if `iat <= now + L` (jose checks `iat` only with maxTokenAge, so it is done here).
  */
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
-import { VERIFY_ALGORITHMS, type IdpConfig } from '../config/parse-config.ts';
+import { VERIFY_ALGORITHMS, type IdpConfig } from '../config/schema.ts';
 import { verifyCompactJws } from '../keys/crypto-port.ts';
 import { fail, type Finding, firstFailure, pass } from '../checks.ts';
 import { CHECK_IDS } from '../errors.ts';

@@ -5,7 +5,7 @@
 import { msalEntraClientFactory } from '../../functions/ports/entra-msal.ts';
 import { createApp } from '../../functions/http/app.ts';
 import type { AuditSink } from '../../shared/audit/audit-event.ts';
-import { parseConfigText } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { type BrokerPorts, createBroker } from '../../shared/broker/create-broker.ts';
 import type { Broker } from '../../shared/exchange/exchange-token.ts';
 import type { SecretStage, SecretStore } from '../../shared/config/secret-refs.ts';

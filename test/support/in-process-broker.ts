@@ -4,7 +4,7 @@
  * parsed into `auditLines` for the test to read.
  */
 import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
 
 export function startInProcessBroker(configYaml: string, auditLines: Record<string, unknown>[]): Promise<NodeServer> {
   const config = parseConfigText(configYaml);

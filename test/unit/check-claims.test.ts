@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type IdpConfig, parseConfigText } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type IdpConfig } from '../../shared/config/schema.ts';
 import { type CheckId, wireErrorFor } from '../../shared/errors.ts';
 import { type Finding, firstFailure } from '../../shared/checks.ts';
 import { checkClaims } from '../../shared/verify/verify-subject-token.ts';

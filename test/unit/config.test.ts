@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfig, parseConfigText } from '../../shared/config/parse-config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfig, parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
 
 /** A small valid document; each test changes one thing. */
 function baseDoc(): Record<string, any> {

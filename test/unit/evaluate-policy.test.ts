@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, parseConfigText } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
 import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
 import { firstFailure } from '../../shared/checks.ts';

@@ -3,7 +3,9 @@
  * scopes, examples, and the compile step that refuses what evaluation must never see.
  */
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfigText } from '../../shared/config/parse-config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
 import { evaluatePolicy, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
 import { firstFailure } from '../../shared/checks.ts';

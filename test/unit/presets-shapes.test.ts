@@ -4,7 +4,8 @@
  * hold the providers' published issuer forms.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../shared/config/parse-config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfig } from '../../shared/broker/load-config.ts';
 import { entraIssuerVersion, hasGroupsOverage } from '../../shared/verify/presets/entra.ts';
 import { githubIssuerKind, normalizeGithubClaims, parseGithubSubject } from '../../shared/verify/presets/github-actions.ts';
 import { gitlabIssuerProblem, normalizeGitlabClaims } from '../../shared/verify/presets/gitlab.ts';

@@ -4,7 +4,7 @@
  * Workers runtime exactly as on Node.
  */
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { evaluatePolicy } from '../../shared/policy/evaluate-policy.ts';
 import { firstFailure } from '../../shared/checks.ts';
 

@@ -1,7 +1,7 @@
 /**
  * The identity-provider presets by name (`preset:` on an idp). See docs/presets.md.
  */
-import type { IdpConfig } from '../../config/parse-config.ts';
+import type { IdpConfig } from '../../config/schema.ts';
 import { fail, type Finding } from '../../checks.ts';
 import type { Claims } from '../claims.ts';
 import { entraPreset } from './entra.ts';

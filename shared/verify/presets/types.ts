@@ -5,7 +5,7 @@
  *
  * Presets are pure: claims and config in, claims and findings out, no I/O, no clock.
  */
-import type { IdpConfig } from '../../config/parse-config.ts';
+import type { IdpConfig } from '../../config/schema.ts';
 import type { Finding } from '../../checks.ts';
 import type { Claims } from '../claims.ts';
 
