@@ -4,31 +4,13 @@
  * address) arrive through `AppRuntime`.
  */
 import { Hono } from 'hono';
-import type { Context } from 'hono';
 import { StsError, toWireError } from '../../shared/errors.ts';
-import type { Broker } from '../../shared/exchange/exchange-token.ts';
 import { diagnoseRoutes } from './routes/diagnose.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetsRoutes } from './routes/targets.ts';
-import type { BodyChunks } from '../../shared/exchange/token-request.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
-
-export interface AppRuntime {
-  /** The broker for this process or isolate; built once. */
-  broker(c: Context): Promise<Broker>;
-  /** The client's address as the runtime sees it (not a forwarded header). */
-  clientIp(c: Context): string | undefined;
-  /** stderr for operators: unexpected errors, never tokens. */
-  logError(message: string, err: unknown): void;
-  /**
-   * The request body as chunks straight from the runtime, when it has a cheaper way than the
-   * web Request's stream (Node: the IncomingMessage). Absent: the body is read from c.req.raw.
-   */
-  requestBody?(c: Context): BodyChunks | undefined;
-}
-
-export type AppEnv = { Variables: { requestId: string; runtime: AppRuntime } };
+import type { AppEnv, AppRuntime } from './app-env.ts';
 
 export function createApp(runtime: AppRuntime): Hono<AppEnv> {
   const app = new Hono<AppEnv>();

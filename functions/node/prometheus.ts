@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SigningKeys } from '../../shared/keys/signing-keys.ts';
 import { decisionLabels, type MetricsPort } from '../../shared/broker/metrics.ts';
-import type { AppEnv } from '../http/app.ts';
+import type { AppEnv } from '../http/app-env.ts';
 
 /** Exchange latency buckets (seconds): a cached-JWKS exchange takes milliseconds, a JWKS fetch up to its 5 s timeout. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { runDiagnosis } from '../../../shared/diagnose/diagnose.ts';
 import { StsError } from '../../../shared/errors.ts';
 import { decodeParameters, readBodyCapped } from '../../../shared/exchange/token-request.ts';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../app-env.ts';
 import { diagnosePageHeaders, newNonce, renderDiagnosePage } from './diagnose-page.ts';
 
 export const diagnoseRoutes = new Hono<AppEnv>();

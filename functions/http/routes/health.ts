@@ -1,6 +1,6 @@
 /** Liveness and readiness. */
 import { Hono } from 'hono';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../app-env.ts';
 
 export const healthRoutes = new Hono<AppEnv>();
 

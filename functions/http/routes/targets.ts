@@ -4,7 +4,7 @@
  * reads it to fill ARGO_SERVER. Cluster API servers, credentials and policies are not listed.
  */
 import { Hono } from 'hono';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../app-env.ts';
 
 export const targetsRoutes = new Hono<AppEnv>();
 

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { StsError } from '../../../shared/errors.ts';
 import { exchangeToken } from '../../../shared/exchange/exchange-token.ts';
 import { decodeParameters, readBodyCapped, readChunksCapped } from '../../../shared/exchange/token-request.ts';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../app-env.ts';
 
 export const tokenRoutes = new Hono<AppEnv>();
 

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { openidConfiguration, wellKnownPaths } from '../../../shared/keys/discovery.ts';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../app-env.ts';
 
 export const wellKnownRoutes = new Hono<AppEnv>();
 
