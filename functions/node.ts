@@ -10,7 +10,7 @@ import { ConfigError } from '../shared/config/parse-config.ts';
 import { type Config } from '../shared/config/schema.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches } from '../shared/broker/metrics.ts';
-import type { Broker } from '../shared/exchange/exchange-token.ts';
+import type { Broker } from '../shared/broker/broker.ts';
 import { SigningKeyError } from '../shared/keys/signing-keys.ts';
 import { TargetSetupError } from '../shared/targets/build-target-issuers.ts';
 import { loadNodeConfig } from './node/config-source.ts';

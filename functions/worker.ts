@@ -7,7 +7,7 @@
 import { parseConfigText } from '../shared/broker/load-config.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
-import type { Broker } from '../shared/exchange/exchange-token.ts';
+import type { Broker } from '../shared/broker/broker.ts';
 import { msalEntraClientFactory } from './ports/entra-msal.ts';
 import { workerSecretStore } from './worker/secrets.ts';
 import { d1AuditSink } from './worker/d1-audit-sink.ts';

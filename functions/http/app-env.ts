@@ -3,7 +3,7 @@
  * between functions/http/ (both runtimes) and functions/node/ or functions/worker/.
  */
 import type { Context } from 'hono';
-import type { Broker } from '../../shared/exchange/exchange-token.ts';
+import type { Broker } from '../../shared/broker/broker.ts';
 import type { BodyChunks } from '../../shared/exchange/token-request.ts';
 
 export interface AppRuntime {

@@ -14,7 +14,7 @@
  * Enabled when the Worker has the `ARGO_STS_COORDINATOR` Durable Object binding (wrangler.toml);
  * without it, the broker falls back to per-isolate memory (see docs/policy.md).
  */
-import type { Broker } from '../../shared/exchange/exchange-token.ts';
+import type { Broker } from '../../shared/broker/broker.ts';
 import { type BucketRequest, MemoryRateLimitStore, type RateDecision, RateLimiter, type RateLimitStore } from '../../shared/exchange/rate-limit.ts';
 import type { ReplayCache } from '../../shared/exchange/replay-cache.ts';
 

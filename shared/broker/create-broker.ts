@@ -6,7 +6,7 @@ import { AuditLog, type AuditObserver, type LineWriter } from '../audit/audit-lo
 import type { AuditSink } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
-import type { Broker } from '../exchange/exchange-token.ts';
+import type { Broker } from './broker.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
 import { RateLimiter } from '../exchange/rate-limit.ts';

@@ -19,12 +19,12 @@ import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
 import type { Config, IdpConfig, PolicyConfig } from '../config/schema.ts';
 import { type CheckId, StsError } from '../errors.ts';
 import { evaluatePolicy, grantedTtl, identityMismatches, type Mismatch } from '../policy/evaluate-policy.ts';
-import type { Broker, RequestContext } from '../exchange/exchange-token.ts';
+import type { RequestContext } from '../exchange/exchange-token.ts';
+import type { Broker } from '../broker/broker.ts';
 import { fail, type Finding, pass, summarizeChecks } from '../checks.ts';
 import type { IssuerKeys } from '../verify/issuer-keys.ts';
-import {
-  GRANT_TYPE_TOKEN_EXCHANGE, parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest,
-} from '../exchange/token-request.ts';
+import { parseTokenRequest, type RawParameters, type TokenRequest } from '../exchange/token-request.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../oauth.ts';
 import { checkClaims, checkSignature, inspectToken, verifyToken } from '../verify/verify-subject-token.ts';
 import { type Claims } from '../verify/claims.ts';
 

@@ -3,39 +3,18 @@
  * policy → mint → durable audit → response. Every decision, issued or denied, is audited; a
  * token is returned only after its audit record is durable.
  */
+import type { Broker } from '../broker/broker.ts';
 import { contextClaims, failureFields, startAuditEvent } from '../audit/audit-event.ts';
-import type { AuditLog } from '../audit/audit-log.ts';
 import type { Config } from '../config/schema.ts';
-import type { CryptoPort } from '../keys/crypto-port.ts';
 import { StsError } from '../errors.ts';
 import { evaluatePolicy, grantedTtl } from '../policy/evaluate-policy.ts';
 import { findingError, firstFailure } from '../checks.ts';
-import type { IssuerKeys } from '../verify/issuer-keys.ts';
 import { groupFor } from '../policy/scopes.ts';
-import type { SigningKeys } from '../keys/signing-keys.ts';
-import { issueCredential, type TargetIssuers } from '../targets/issue-credential.ts';
-import type { RateLimiter } from './rate-limit.ts';
-import { type ReplayCache, spendSingleUseToken } from './replay-cache.ts';
-import { parseTokenRequest, type RawParameters, TOKEN_TYPE_JWT, type TokenRequest } from './token-request.ts';
+import { issueCredential } from '../targets/issue-credential.ts';
+import { spendSingleUseToken } from './replay-cache.ts';
+import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
+import { TOKEN_TYPE_JWT } from '../oauth.ts';
 import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
-
-/** Everything a request needs, built once per process (Node) or isolate (Workers). */
-export interface Broker {
-  readonly config: Config;
-  readonly signingKeys: SigningKeys;
-  readonly issuerKeys: IssuerKeys;
-  readonly audit: AuditLog;
-  /** Who makes the credential, per target kind (shared/targets/). */
-  readonly targets: TargetIssuers;
-  /** Token buckets for the idps' `rate_limit` (see rate-limit.ts for where they live). */
-  readonly rateLimits: RateLimiter;
-  /** Spent `jti`s of idps with `single_use` (see replay-cache.ts). */
-  readonly replayCache: ReplayCache;
-  /** Milliseconds since the epoch. */
-  readonly clock: () => number;
-  /** Verify, sign and hash on the hot path (shared/crypto-port.ts). */
-  readonly crypto: CryptoPort;
-}
 
 export interface RequestContext {
   readonly requestId: string;

@@ -3,7 +3,7 @@
  * OIDC verifier) can find the keys of tokens the broker signs.
  */
 import type { Config } from '../config/schema.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE } from '../exchange/token-request.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE } from '../oauth.ts';
 
 export function issuerUrl(config: Config, path: string): string {
   return `${config.issuer.replace(/\/$/, '')}${path}`;

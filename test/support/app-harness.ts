@@ -7,7 +7,7 @@ import { createApp } from '../../functions/http/app.ts';
 import type { AuditSink } from '../../shared/audit/audit-event.ts';
 import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { type BrokerPorts, createBroker } from '../../shared/broker/create-broker.ts';
-import type { Broker } from '../../shared/exchange/exchange-token.ts';
+import type { Broker } from '../../shared/broker/broker.ts';
 import type { SecretStage, SecretStore } from '../../shared/config/secret-refs.ts';
 import { idTokenExchangeForm } from './token-requests.ts';
 

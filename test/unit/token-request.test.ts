@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, StsError, wireErrorFor } from '../../shared/errors.ts';
-import {
-  decodeParameters,
-  GRANT_TYPE_TOKEN_EXCHANGE,
-  parseTokenRequest,
-  type RawParameters,
-  readBodyCapped,
-  REQUEST_LIMITS,
-  TOKEN_TYPE_ACCESS_TOKEN,
-  TOKEN_TYPE_ID_TOKEN,
-  TOKEN_TYPE_JWT,
-} from '../../shared/exchange/token-request.ts';
+import { decodeParameters, parseTokenRequest, type RawParameters, readBodyCapped, REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../../shared/oauth.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
