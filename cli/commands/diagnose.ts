@@ -9,7 +9,8 @@
  */
 import { diagnose as diagnoseRemote, StsRequestError, StsTransportError } from '../../client/index.ts';
 import { checkTitle } from '../../shared/diagnose/catalogue.ts';
-import { type Diagnosis, type DiagnosisCheck, diagnose } from '../../shared/diagnose/diagnose.ts';
+import { diagnose } from '../../shared/diagnose/diagnose.ts';
+import { type Diagnosis, type DiagnosisCheck } from '../../shared/diagnose/diagnosis.ts';
 import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose/offline.ts';
 import { parseDuration } from '../../shared/config/duration.ts';
 import { IssuerKeys } from '../../shared/verify/issuer-keys.ts';

@@ -7,11 +7,12 @@
 import { decodeJwt } from 'jose';
 import { ConfigError } from '../config/parse-config.ts';
 import { parseConfig } from '../broker/load-config.ts';
-import { type Config } from '../config/schema.ts';
-import { diagnose, type DiagnosisCheck, type TokenFacts } from './diagnose.ts';
+import type { Config } from '../config/schema.ts';
+import { diagnose } from './diagnose.ts';
+import { type DiagnosisCheck, type TokenFacts } from './diagnosis.ts';
 import type { CheckId } from '../errors.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';
-import { type FetchLike } from '../http/fetch-capped.ts';
+import type { FetchLike } from '../http/fetch-capped.ts';
 
 export interface OfflineOptions {
   readonly fetch: FetchLike;

@@ -1,6 +1,6 @@
 /** POST /diagnose: every check for the same parameters as /token, never a token. GET /diagnose: the page. */
 import { Hono } from 'hono';
-import { runDiagnosis } from '../../../shared/diagnose/diagnose.ts';
+import { runDiagnosis } from '../../../shared/diagnose/run-diagnosis.ts';
 import { StsError } from '../../../shared/errors.ts';
 import { decodeParameters, readBodyCapped } from '../../../shared/exchange/token-request.ts';
 import type { AppEnv } from '../app-env.ts';
