@@ -1,5 +1,6 @@
 /** Hints for the token checks: the catalogue's causes with the facts their hints name. */
-import { audienceCause, type Cause, causeById, entraVersion, formatCause, type HintFacts } from './catalogue.ts';
+import { type Cause, causeById, type HintFacts } from './catalogue.ts';
+import { audienceCause, entraVersion, formatCause } from './near-miss.ts';
 import { compactVerify, createLocalJWKSet, type JWK } from 'jose';
 import type { Config, IdpConfig } from '../config/schema.ts';
 import type { CheckId } from '../errors.ts';
@@ -24,7 +25,7 @@ export function annotateToken(f: Finding, ctx: TokenContext): Annotated {
   switch (f.check) {
     case 'format':
       if (f.code !== 'ERR_TOKEN_FORMAT' && f.code !== 'ERR_TOKEN_CLAIM_MISSING') return f;
-      return { ...f, cause: formatCause(ctx.raw, f.message), facts: { actual: String(ctx.raw.split('.').length) } };
+      return { ...f, cause: formatCause(ctx.raw, f), facts: { actual: String(ctx.raw.split('.').length) } };
     case 'issuer':
       if (f.code !== 'ERR_ISSUER_UNTRUSTED' && f.code !== 'ERR_TOKEN_CLAIM_MISSING') return f;
       return annotateIssuer(f, ctx);

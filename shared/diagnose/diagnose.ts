@@ -13,7 +13,8 @@
  * token learns nothing the configuration holds.
  */
 import { AUDIT_TEXT_MAX, contextClaims } from '../audit/audit-event.ts';
-import { causeById, findIssuerNearMiss } from './catalogue.ts';
+import { causeById } from './catalogue.ts';
+import { findIssuerNearMiss } from './near-miss.ts';
 import type { IdpConfig } from '../config/schema.ts';
 import { fail, summarizeChecks } from '../checks.ts';
 import type { RawParameters } from '../exchange/token-request.ts';

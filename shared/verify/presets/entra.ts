@@ -20,7 +20,7 @@
 import { fail, type Finding } from '../../checks.ts';
 import { isLoopbackHost } from '../../http/urls.ts';
 import type { Claims } from '../claims.ts';
-import { type IdpShape, issuerUrl, type Preset } from './types.ts';
+import { type IdpShape, issuerUrl, type NearMiss, type Preset } from './types.ts';
 
 const V1_HOSTS = new Set(['sts.windows.net', 'sts.chinacloudapi.cn']);
 const V2_HOSTS = new Set(['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn']);
@@ -46,6 +46,32 @@ export function entraIssuerVersion(issuer: string, tenantId: string): { version:
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The tenant and token version of a public or sovereign-cloud Entra issuer, from its shape alone. */
+export function entraIssuerShape(issuer: string): { tid: string; version: 'v1' | 'v2' } | undefined {
+  const url = issuerUrl(issuer);
+  if (!url || url.protocol !== 'https:') return undefined;
+  const v1 = /^\/([0-9a-f-]{36})\/$/i.exec(url.pathname);
+  if (v1 && V1_HOSTS.has(url.hostname)) return { tid: v1[1]!.toLowerCase(), version: 'v1' };
+  const v2 = /^\/([0-9a-f-]{36})\/v2\.0$/i.exec(url.pathname);
+  if (v2 && V2_HOSTS.has(url.hostname)) return { tid: v2[1]!.toLowerCase(), version: 'v2' };
+  return undefined;
+}
+
+const entraNearMiss: NearMiss = {
+  issuer(tokenIss, configured) {
+    const token = entraIssuerShape(tokenIss);
+    const wanted = entraIssuerShape(configured);
+    if (!token || !wanted) return undefined;
+    return token.tid === wanted.tid ? 'issuer.entra-version' : 'issuer.entra-tenant';
+  },
+  audience(aud, issuer, preset, accepted) {
+    if (preset !== 'entra' && !entraIssuerShape(issuer)) return undefined;
+    const uriVsGuid = aud.some((a) => a.startsWith('api://')) && accepted.some((a) => GUID.test(a));
+    const guidVsUri = aud.some((a) => GUID.test(a)) && accepted.some((a) => a.startsWith('api://'));
+    return uriVsGuid || guidVsUri ? 'audience.entra-uri-vs-guid' : undefined;
+  },
+};
 
 /** The tenant an idp trusts: `tenant_id`, else the GUID the issuer's path starts with. */
 export function entraTenant(idp: Pick<IdpShape, 'issuer' | 'tenant_id'>): string | undefined {
@@ -87,6 +113,7 @@ function inspectClaims(claims: Claims, idp: IdpShape): Finding[] {
 }
 
 export const entraPreset: Preset = {
+  nearMiss: entraNearMiss,
   checkConfig(idp: IdpShape) {
     const tenant = entraTenant(idp);
     if (!tenant) {

@@ -21,7 +21,7 @@
 import { isLoopbackHost } from '../../http/urls.ts';
 import { fail, type Finding } from '../../checks.ts';
 import type { Claims } from '../claims.ts';
-import { type IdpShape, issuerUrl, type Preset } from './types.ts';
+import { type IdpShape, issuerUrl, type NearMiss, type Preset } from './types.ts';
 
 export type GithubIssuerKind = 'github.com' | 'enterprise-slug' | 'ghe.com' | 'enterprise-server' | 'loopback' | 'unknown';
 
@@ -107,7 +107,23 @@ function inspectClaims(claims: Claims): Finding[] {
   return [];
 }
 
+const githubNearMiss: NearMiss = {
+  issuer(tokenIss, configured) {
+    const a = issuerUrl(tokenIss);
+    const b = issuerUrl(configured);
+    if (!a || !b || a.protocol !== b.protocol || a.host !== CLOUD_HOST || b.host !== CLOUD_HOST) return undefined;
+    const path = (u: URL) => u.pathname.replace(/\/+$/, '');
+    const oneSegment = (u: URL) => u.pathname.split('/').length <= 2;
+    return path(a) !== path(b) && oneSegment(a) && oneSegment(b) ? 'issuer.github-enterprise-slug' : undefined;
+  },
+  audience(aud, issuer, preset) {
+    if (preset !== 'github-actions' && issuerUrl(issuer)?.host !== CLOUD_HOST) return undefined;
+    return aud.some((a) => /^https:\/\/github\.com\/[^/]+\/?$/.test(a)) ? 'audience.github-default' : undefined;
+  },
+};
+
 export const githubActionsPreset: Preset = {
+  nearMiss: githubNearMiss,
   checkConfig(idp: IdpShape) {
     if (githubIssuerKind(idp.issuer) !== 'unknown') return [];
     return [

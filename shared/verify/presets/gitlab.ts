@@ -14,7 +14,7 @@
  */
 import { fail } from '../../checks.ts';
 import type { Claims } from '../claims.ts';
-import { type IdpShape, issuerUrl, type Preset } from './types.ts';
+import { type IdpShape, issuerUrl, type NearMiss, type Preset } from './types.ts';
 
 const PROTECTION_FLAGS = ['ref_protected', 'environment_protected'] as const;
 
@@ -38,7 +38,25 @@ export function normalizeGitlabClaims(claims: Claims): { claims: Claims; invalid
   return { claims: out };
 }
 
+/** `www.gitlab.example.com:8443` and `gitlab.example.com` share the base `gitlab.example.com`. */
+function hostBase(host: string): string {
+  return host.replace(/:\d+$/, '').replace(/^www\./, '');
+}
+
+const gitlabNearMiss: NearMiss = {
+  issuer(tokenIss, configured, preset) {
+    const a = issuerUrl(tokenIss);
+    const b = issuerUrl(configured);
+    if (!a || !b || a.protocol !== b.protocol) return undefined;
+    const root = (u: URL) => u.pathname === '/' || u.pathname === '';
+    const gitlab = preset === 'gitlab' || a.host.includes('gitlab') || b.host.includes('gitlab');
+    return gitlab && root(a) && root(b) && a.host !== b.host && hostBase(a.host) === hostBase(b.host) ? 'issuer.gitlab-host' : undefined;
+  },
+  audience: (_aud, _issuer, preset) => (preset === 'gitlab' ? 'audience.gitlab' : undefined),
+};
+
 export const gitlabPreset: Preset = {
+  nearMiss: gitlabNearMiss,
   checkConfig(idp: IdpShape) {
     const problem = gitlabIssuerProblem(idp.issuer);
     return problem ? [`issuer: ${problem}`] : [];

@@ -11,7 +11,7 @@ import { gitlabPreset } from './gitlab.ts';
 import { keycloakPreset } from './keycloak.ts';
 import type { IdpShape, Preset, PresetInspection } from './types.ts';
 
-export type { IdpShape, Preset, PresetInspection } from './types.ts';
+export type { IdpShape, NearMiss, Preset, PresetInspection } from './types.ts';
 
 const PRESETS: Record<IdpConfig['preset'], Preset> = {
   'github-actions': githubActionsPreset,
@@ -20,6 +20,9 @@ const PRESETS: Record<IdpConfig['preset'], Preset> = {
   entra: entraPreset,
   generic: genericPreset,
 };
+
+/** Every preset's near-miss knowledge, in the order /diagnose asks them. */
+export const NEAR_MISSES = [entraPreset, keycloakPreset, githubActionsPreset, gitlabPreset].flatMap((p) => (p.nearMiss ? [p.nearMiss] : []));
 
 export function presetFor(name: IdpConfig['preset']): Preset {
   return PRESETS[name];

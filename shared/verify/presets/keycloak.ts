@@ -19,7 +19,7 @@
 import { fail, type Finding } from '../../checks.ts';
 import { isLoopbackHost } from '../../http/urls.ts';
 import type { Claims } from '../claims.ts';
-import { type IdpShape, issuerUrl, type Preset } from './types.ts';
+import { type IdpShape, issuerUrl, type NearMiss, type Preset } from './types.ts';
 
 const REALM_PATH = /^(?:\/auth)?\/realms\/[^/]+$/;
 const ACCEPTED_TYP = new Set(['Bearer', 'ID']);
@@ -30,6 +30,27 @@ export function keycloakRealm(issuer: string): string | undefined {
   if (!url || !REALM_PATH.test(url.pathname)) return undefined;
   return decodeURIComponent(url.pathname.slice(url.pathname.lastIndexOf('/') + 1));
 }
+
+/** The `/auth` prefix and realm of a Keycloak-shaped issuer path (a trailing slash tolerated). */
+function realmPath(issuer: string): { origin: string; prefix: string; realm: string } | undefined {
+  const url = issuerUrl(issuer);
+  const match = url && /^(\/auth)?\/realms\/([^/]+)\/?$/.exec(url.pathname);
+  return match ? { origin: `${url.protocol}//${url.host.toLowerCase()}`, prefix: match[1] ?? '', realm: match[2]! } : undefined;
+}
+
+const keycloakNearMiss: NearMiss = {
+  issuer(tokenIss, configured) {
+    const token = realmPath(tokenIss);
+    const wanted = realmPath(configured);
+    if (!token || !wanted || token.origin !== wanted.origin) return undefined;
+    if (token.realm !== wanted.realm) return 'issuer.keycloak-realm';
+    return token.prefix !== wanted.prefix ? 'issuer.keycloak-auth-path' : undefined;
+  },
+  audience(aud, issuer, preset) {
+    if (preset !== 'keycloak' && !realmPath(issuer)) return undefined;
+    return aud.every((a) => a === 'account') ? 'audience.keycloak-no-mapper' : undefined;
+  },
+};
 
 /** Adds the bare name of each top-level full-path group. */
 export function normalizeKeycloakGroups(groups: unknown): unknown {
@@ -61,6 +82,7 @@ function inspectClaims(claims: Claims, idp: IdpShape): Finding[] {
 }
 
 export const keycloakPreset: Preset = {
+  nearMiss: keycloakNearMiss,
   checkConfig(idp: IdpShape) {
     const issues: string[] = [];
     const url = issuerUrl(idp.issuer);

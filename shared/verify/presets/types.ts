@@ -24,11 +24,25 @@ export interface PresetInspection {
   readonly unavailable: Readonly<Record<string, string>>;
 }
 
+/**
+ * What a preset knows of the near misses of its provider's shapes, for /diagnose: each answers a
+ * cause id of shared/diagnose/catalogue.ts, or undefined when the shapes are not its provider's.
+ * They read the issuers' shapes, not the configured preset, so a misconfigured preset still gets
+ * the provider's hint.
+ */
+export interface NearMiss {
+  /** Why a token's issuer is not the configured one (both already differ exactly). */
+  issuer?(tokenIss: string, configured: string, preset: string | undefined): string | undefined;
+  /** Why a token's audience is not accepted, from its aud and its issuer. */
+  audience?(aud: readonly string[], issuer: string, preset: string | undefined, accepted: readonly string[]): string | undefined;
+}
+
 export interface Preset {
   /** Config-time checks of the idp; each issue is `<field>: <message>` relative to the idp. */
   checkConfig(idp: IdpShape): string[];
   /** Runs on verified claims only. */
   inspect(claims: Claims, idp: IdpShape): PresetInspection;
+  readonly nearMiss?: NearMiss;
 }
 
 /** Claims unchanged, nothing to say. */
