@@ -1,12 +1,9 @@
 /**
- * What policies match with, compiled once and cached by source: claim matchers (exact, any-of,
- * all-of, negation, anchored glob) and CEL conditions (@marcbachmann/cel-js: no dependencies, no
- * eval, so it runs in workerd). Pure: evaluation calls these with verified claims.
+ * Claim matchers: exact, any-of, all-of, negation, anchored glob, and the compile-time limits on
+ * patterns. Pure: evaluation calls these with verified claims. CEL conditions are cel-condition.ts.
  */
-import { Environment } from '@marcbachmann/cel-js';
 import type { ClaimMatcher } from '../config/schema.ts';
 import { matchGlob } from './glob.ts';
-import type { Claims } from '../verify/claims.ts';
 
 /** Bounds that keep one policy from costing more than a cheap match per request. */
 export const COMPILE_LIMITS = {
@@ -75,83 +72,4 @@ export function patternProblem(pattern: string, boundElsewhere = false): string 
   const wildcards = [...pattern].filter((c) => c === '*').length;
   if (wildcards > COMPILE_LIMITS.maxWildcards) return `more than ${COMPILE_LIMITS.maxWildcards} "*" wildcards (catastrophic matching cost)`;
   return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// CEL conditions
-// ---------------------------------------------------------------------------------------------
-
-export interface ConditionInput {
-  readonly claims: Claims;
-  readonly idp: string;
-}
-
-type Condition = (input: ConditionInput) => boolean;
-
-const celEnvironment = new Environment({
-  limits: { maxAstNodes: COMPILE_LIMITS.maxConditionNodes, maxDepth: COMPILE_LIMITS.maxConditionDepth, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 },
-})
-  .registerVariable('claims', 'map')
-  .registerVariable('sub', 'string')
-  .registerVariable('iss', 'string')
-  .registerVariable('idp', 'string');
-
-const conditions = new Map<string, Condition | { problem: string }>();
-
-/** A regular expression is refused when it is unanchored or nests quantifiers (ReDoS). */
-function regexProblem(source: string): string | undefined {
-  if (!source.startsWith('^') || !source.endsWith('$')) return `matches() pattern ${JSON.stringify(source)} must be anchored with ^ and $`;
-  if (/\([^()]*[*+}][^()]*\)\s*[*+{?]/.test(source)) return `matches() pattern ${JSON.stringify(source)} nests quantifiers (catastrophic backtracking)`;
-  try {
-    new RegExp(source);
-  } catch {
-    return `matches() pattern ${JSON.stringify(source)} is not a valid regular expression`;
-  }
-  return undefined;
-}
-
-function checkMatchesCalls(source: string): string | undefined {
-  const calls = [...source.matchAll(/\bmatches\s*\(/g)].length;
-  const literal = /\bmatches\s*\(\s*(?:[^,()]*,\s*)?"((?:[^"\\]|\\.)*)"\s*\)/g;
-  const literals = [...source.matchAll(literal)];
-  if (literals.length !== calls) return 'matches() takes a string literal pattern';
-  for (const [, raw] of literals) {
-    const problem = regexProblem(JSON.parse(`"${raw}"`) as string);
-    if (problem) return problem;
-  }
-  return undefined;
-}
-
-export function compileCondition(source: string): Condition | { problem: string } {
-  const cached = conditions.get(source);
-  if (cached) return cached;
-  let result: Condition | { problem: string };
-  try {
-    const matchesProblem = checkMatchesCalls(source);
-    if (matchesProblem) throw new Error(matchesProblem);
-    const program = celEnvironment.parse(source);
-    const checked = program.check();
-    if (!checked.valid) throw new Error(checked.error?.message.split('\n')[0] ?? 'does not type-check');
-    if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`evaluates to ${checked.type}, not bool`);
-    result = ({ claims, idp }) => {
-      try {
-        const sub = typeof claims.sub === 'string' ? claims.sub : '';
-        const iss = typeof claims.iss === 'string' ? claims.iss : '';
-        // Fail closed: an error (a missing claim, a type mismatch) or a non-boolean is "no".
-        return program({ claims, sub, iss, idp }) === true;
-      } catch {
-        return false;
-      }
-    };
-  } catch (err) {
-    result = { problem: (err as Error).message.split('\n')[0]! };
-  }
-  conditions.set(source, result);
-  return result;
-}
-
-/** Evaluates a policy's CEL condition; a condition that failed to compile never holds. */
-export function evaluateCondition(source: string, input: ConditionInput): boolean {
-  const condition = compileCondition(source);
-  return typeof condition === 'function' && condition(input);
 }

@@ -10,7 +10,8 @@
 import type { ClaimMatcher, Config, PolicyExample } from '../config/schema.ts';
 import { evaluatePolicy } from './evaluate-policy.ts';
 import { firstFailure } from '../checks.ts';
-import { type ClaimOperators, compileCondition, isOperators, patternProblem } from './claim-matchers.ts';
+import { type ClaimOperators, isOperators, patternProblem } from './claim-matchers.ts';
+import { compileCondition } from './cel-condition.ts';
 import { inspectWithPreset } from '../verify/presets/index.ts';
 import type { Claims } from '../verify/claims.ts';
 

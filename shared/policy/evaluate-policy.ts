@@ -12,7 +12,8 @@
 import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from '../config/schema.ts';
 import { fail, type Finding, pass } from '../checks.ts';
 import { matchGlob } from './glob.ts';
-import { evaluateCondition, matchClaimMatcher } from './claim-matchers.ts';
+import { matchClaimMatcher } from './claim-matchers.ts';
+import { evaluateCondition } from './cel-condition.ts';
 import { inspectWithPreset, unavailableClaimFinding } from '../verify/presets/index.ts';
 import type { Claims } from '../verify/claims.ts';
 

@@ -9,7 +9,8 @@ import { type Config } from '../../shared/config/schema.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
 import { evaluatePolicy, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
 import { firstFailure } from '../../shared/checks.ts';
-import { evaluateCondition, matchClaimMatcher } from '../../shared/policy/claim-matchers.ts';
+import { matchClaimMatcher } from '../../shared/policy/claim-matchers.ts';
+import { evaluateCondition } from '../../shared/policy/cel-condition.ts';
 
 const HEAD = `
 issuer: https://sts.example.com
