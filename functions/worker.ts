@@ -30,7 +30,8 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   }
   const config = parseConfigText(source);
   if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
-  const auditSink = config.audit.sink?.startsWith('d1:') ? d1AuditSink(env, config.audit.sink.slice('d1:'.length)) : undefined;
+  const sink = config.audit.sink;
+  const openAuditSink = sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined;
   const secrets = workerSecretStore(env);
   // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
   const metrics = logMetrics((line) => console.log(line));
@@ -44,7 +45,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     shareInFlight: false,
     // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
-    auditSink,
+    openAuditSink,
     auditObserver: metrics,
   });
   // Rate limits and single-use tokens go global through a Durable Object when it is bound.

@@ -106,6 +106,23 @@ export class StsError extends Error {
   }
 }
 
+/** What keeps the broker from starting (Node) or from answering (Workers): stable codes for /readyz and logs. */
+export type StartupCode = 'ERR_CONFIG' | 'ERR_SECRET' | 'ERR_SIGNING_KEYS' | 'ERR_TARGET_SETUP';
+
+/**
+ * The one base of every start-up error. Its message is for the operator (stderr), never for a
+ * client: on the wire only the code appears. Subclasses: ConfigError, SecretError,
+ * SigningKeyError, TargetSetupError.
+ */
+export class StartupError extends Error {
+  readonly code: StartupCode;
+  constructor(code: StartupCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+    this.code = code;
+  }
+}
+
 export interface WireError {
   status: number;
   body: {

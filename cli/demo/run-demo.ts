@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { type Credential, decodeJwtClaims, diagnose, exchange, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN } from '../../client/index.ts';
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
+import { type NodeServer, startNodeServer } from '../../functions/node/start-server.ts';
 import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../../test/support/loopback-idp.ts';
 import type { CliIo } from '../command.ts';

@@ -32,7 +32,11 @@ export interface BrokerPorts {
   readonly writeLine: LineWriter;
   /** stderr, for operators. */
   readonly warn: (message: string) => void;
-  readonly auditSink?: AuditSink | undefined;
+  /**
+   * Opens the durable audit sink, if any. Called last, once keys and targets are set up, so a
+   * start that fails creates no database.
+   */
+  readonly openAuditSink?: (() => AuditSink | Promise<AuditSink>) | undefined;
   /** Metrics about decisions and durable writes (Prometheus on Node, log fields on Workers). */
   readonly auditObserver?: AuditObserver | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
@@ -71,12 +75,13 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     });
   }
   const targets = await buildTargetIssuers(config, signingKeys, ports);
+  const auditSink = await ports.openAuditSink?.();
   return {
     config,
     signingKeys,
     targets,
     issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
-    audit: new AuditLog(ports.writeLine, ports.auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
+    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
     clock: ports.clock,

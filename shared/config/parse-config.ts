@@ -5,13 +5,14 @@
  * presets' checks and the policy examples — is shared/broker/load-config.ts.
  */
 import { parse as parseYaml } from 'yaml';
+import { StartupError } from '../errors.ts';
 import { BUILT_IN_SCOPES } from '../policy/scopes.ts';
 import { type Config, configSchema, LIMITS, type DenyPolicyConfig, type ParsedConfig, type PolicyConfig, type ScopeDefinition } from './schema.ts';
 
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   readonly issues: readonly string[];
   constructor(issues: readonly string[]) {
-    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    super('ERR_CONFIG', `invalid configuration:\n  ${issues.join('\n  ')}`);
     this.name = 'ConfigError';
     this.issues = issues;
   }

@@ -1,11 +1,12 @@
 /**
  * Secret references — `env:NAME`, `file:PATH`, `aws-secrets-manager:ID[#jsonKey]` — parsed and
- * resolved in one place. The runtime adapters (functions/adapters/) supply only the backends:
+ * resolved in one place. The runtime adapters (functions/node/, functions/worker/) supply only the backends:
  * where an environment variable, a file or a Secrets Manager version stage comes from.
  *
  * A `#jsonKey` suffix selects one member of a secret stored as a JSON object (the AWS console's
  * key/value secrets); a member that is not a string is returned as its JSON text.
  */
+import { StartupError } from '../errors.ts';
 
 export type SecretRef =
   | { readonly kind: 'env'; readonly name: string }
@@ -22,10 +23,10 @@ export interface SecretVersion {
 }
 
 /** A secret reference that is malformed, missing or unreadable. The message never holds the value. */
-export class SecretError extends Error {
+export class SecretError extends StartupError {
   override name = 'SecretError';
   constructor(ref: string, problem: string, options?: { cause?: unknown }) {
-    super(`secret ${ref}: ${problem}`, options);
+    super('ERR_SECRET', `secret ${ref}: ${problem}`, options);
   }
 }
 

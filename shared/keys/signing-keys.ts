@@ -5,6 +5,7 @@
  * retiring key keep verifying until they expire.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { StartupError } from '../errors.ts';
 import type { SigningAlgorithm } from '../config/schema.ts';
 
 export interface SigningKeys {
@@ -32,8 +33,11 @@ export interface SigningKeyHealth {
   readonly published: number;
 }
 
-export class SigningKeyError extends Error {
+export class SigningKeyError extends StartupError {
   override name = 'SigningKeyError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SIGNING_KEYS', message, options);
+  }
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;

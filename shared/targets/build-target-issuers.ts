@@ -3,6 +3,7 @@
  * secrets (the cluster bearer token and CA, the Entra client secret) and asks the runtime for
  * what only it can make (a fetch that trusts a private CA; an MSAL client).
  */
+import { StartupError } from '../errors.ts';
 import type { Config, TargetConfig } from '../config/schema.ts';
 import type { CryptoPort } from '../keys/crypto-port.ts';
 import type { FetchLike } from '../http/fetch-capped.ts';
@@ -24,8 +25,11 @@ export interface TargetPorts {
   readonly crypto?: CryptoPort | undefined;
 }
 
-export class TargetSetupError extends Error {
+export class TargetSetupError extends StartupError {
   override name = 'TargetSetupError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TARGET_SETUP', message, options);
+  }
 }
 
 export async function buildTargetIssuers(config: Config, keys: SigningKeys, ports: TargetPorts): Promise<TargetIssuers> {

@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeServer } from '../../functions/node.ts';
+import type { NodeServer } from '../../functions/node/start-server.ts';
 import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';

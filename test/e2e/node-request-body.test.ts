@@ -4,7 +4,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeServer } from '../../functions/node.ts';
+import type { NodeServer } from '../../functions/node/start-server.ts';
 import { REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
 import { githubViewConfig, startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, startLoopbackIdp, type LoopbackIdp } from '../support/loopback-idp.ts';

@@ -42,7 +42,7 @@ export async function buildHarness(configYaml: string, options: { now: number; e
     },
     writeLine: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
     warn: (message) => errors.push(message),
-    auditSink: options.auditSink,
+    openAuditSink: options.auditSink && (() => options.auditSink!),
     shareInFlight: true,
     // Entra targets get the real MSAL client, as on Node (MSAL itself loads only when used).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
