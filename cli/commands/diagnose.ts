@@ -74,7 +74,7 @@ Examples:
     let result: Diagnosis | OfflineDiagnosis;
     if (broker) {
       try {
-        // The broker's body is shared/diagnose.ts's Diagnosis; the client types only what every broker sends.
+        // The broker's body is shared/diagnose/diagnose.ts's Diagnosis; the client types only what every broker sends.
         result = (await diagnoseRemote(
           { broker, userAgent: USER_AGENT },
           { subjectToken: token, audience: flags.audience, scope, namespace: flags.namespace, ttl },

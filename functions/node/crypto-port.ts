@@ -3,7 +3,7 @@
  * imported (KeyObject.from a CryptoKey shares the key material; converted once per key and kept
  * while the key lives). No job, no thread hand-off: under concurrent load on one core this does
  * the exchange's verify + sign + hash in well under half the time WebCrypto takes
- * (docs/performance.md). Workers keep shared/crypto-port.ts's WebCrypto adapter.
+ * (docs/performance.md). Workers keep shared/keys/crypto-port.ts's WebCrypto adapter.
  */
 import { constants, createHash, KeyObject, sign, verify, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
 import type { CryptoPort } from '../../shared/keys/crypto-port.ts';

@@ -1,7 +1,7 @@
 /**
  * Secret references on Node: `env:NAME` from the process environment, `file:PATH` from disk,
  * `aws-secrets-manager:ID[#key]` through the AWS SDK configured from the same environment.
- * Parsing and `#key` selection live in shared/secret-refs.ts.
+ * Parsing and `#key` selection live in shared/config/secret-refs.ts.
  */
 import { readFile } from 'node:fs/promises';
 import { createSecretStore, SecretError, type SecretStore } from '../../shared/config/secret-refs.ts';

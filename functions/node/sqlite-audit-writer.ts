@@ -1,5 +1,5 @@
 /**
- * The SQLite sink's writer thread (functions/adapters/sqlite-audit-sink.ts starts it). It owns the
+ * The SQLite sink's writer thread (functions/node/sqlite-audit-sink.ts starts it). It owns the
  * connection that commits audit rows, so a commit's fsync (synchronous=FULL) waits here instead of
  * holding the event loop that answers requests.
  *

@@ -1,6 +1,6 @@
 /**
  * The durable audit sink on Workers: Cloudflare D1, with the same schema and migrations as SQLite
- * on Node (shared/audit-schema.ts). `record` resolves when D1 has committed the INSERT on its
+ * on Node (shared/audit/audit-schema.ts). `record` resolves when D1 has committed the INSERT on its
  * primary, so a token is never answered before its row is stored.
  *
  * Trade-offs: one statement per event — a Worker cannot hold a batch open across requests (I/O

@@ -43,7 +43,7 @@ export interface BrokerPorts {
   readonly shareInFlight: boolean;
   /** Node: a fetch that trusts a private CA (kubernetes-tokenrequest `ca`). Workers cannot. */
   readonly fetchTrustingCa?: TargetPorts['fetchTrustingCa'];
-  /** An MSAL client per Entra target (functions/adapters/entra-msal.ts). */
+  /** An MSAL client per Entra target (functions/ports/entra-msal.ts). */
   readonly entraClient?: TargetPorts['entraClient'];
   /** Verify, sign and hash on the hot path: node:crypto on Node; WebCrypto (the default) on Workers. */
   readonly crypto?: CryptoPort | undefined;

@@ -3,7 +3,7 @@
  *
  * It reuses the exchange's own steps (inspectToken with stopAtFirstFailure off, evaluatePolicy)
  * and adds what a person needs: the near-miss issuer, the known cause of an audience failure,
- * the measured clock skew, the policy trace — hints from shared/check-catalogue.ts.
+ * the measured clock skew, the policy trace — hints from shared/diagnose/catalogue.ts.
  *
  * Disclosure (`diagnose.reveal`): facts about the presented token are always shown. Expected
  * values, configuration-naming hints and the policy trace are shown under `full`, or under

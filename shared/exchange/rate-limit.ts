@@ -10,7 +10,7 @@
  * (one process). On Workers it is per isolate: Cloudflare runs many isolates across locations,
  * so the effective limit is the configured one times the number of isolates serving the
  * traffic — a brake on a runaway client hitting one location, not a global quota. The global
- * store on Workers is the StsCoordinator Durable Object (functions/adapters/durable-coordinator.ts),
+ * store on Workers is the StsCoordinator Durable Object (functions/worker/durable-coordinator.ts),
  * used when its binding exists; the Workers Rate Limiting binding is not used, being per location
  * with only 10 s or 60 s periods.
  */

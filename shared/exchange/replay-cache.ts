@@ -3,7 +3,7 @@
  * its first exchange until its `exp`, and a second exchange of it is refused.
  *
  * The store is a port. `MemoryReplayCache` is exact on Node (one process). On Workers the
- * StsCoordinator Durable Object (functions/adapters/durable-coordinator.ts, one strongly
+ * StsCoordinator Durable Object (functions/worker/durable-coordinator.ts, one strongly
  * consistent instance per issuer) is used when its binding exists; without it the memory cache
  * is per isolate, so a replay that lands on another isolate is NOT caught. KV must not be used:
  * it is eventually consistent and misses concurrent replays.

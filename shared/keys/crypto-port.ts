@@ -5,7 +5,7 @@
  * use, key_ops), key import and its cache, and the error classes callers already handle.
  *
  * The default answers through WebCrypto, which is native on Workers. On Node,
- * functions/adapters/node-crypto-port.ts answers through node:crypto's synchronous calls: there
+ * functions/node/crypto-port.ts answers through node:crypto's synchronous calls: there
  * each WebCrypto call is a job with its own promise and hand-off, and under concurrent load on
  * one core those jobs cost more than the signature itself (docs/performance.md has the figures).
  *

@@ -19,7 +19,7 @@ export interface TargetPorts {
   readonly warn: (message: string) => void;
   /** Node: a fetch that trusts this PEM CA bundle. Absent on Workers, where fetch cannot. */
   readonly fetchTrustingCa?: ((caPem: string) => FetchLike) | undefined;
-  /** An MSAL ConfidentialClientApplication for an Entra target (functions/adapters/entra-msal.ts). */
+  /** An MSAL ConfidentialClientApplication for an Entra target (functions/ports/entra-msal.ts). */
   readonly entraClient?: ((target: EntraTarget, clientSecret: string) => EntraTokenClient) | undefined;
   /** Signs kubernetes-oidc credentials: node:crypto on Node; WebCrypto when absent. */
   readonly crypto?: CryptoPort | undefined;
