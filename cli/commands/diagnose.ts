@@ -13,6 +13,7 @@ import { diagnose } from '../../shared/diagnose/diagnose.ts';
 import { type Diagnosis, type DiagnosisCheck } from '../../shared/diagnose/diagnosis.ts';
 import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose/offline.ts';
 import { parseDuration } from '../../shared/config/duration.ts';
+import { webCryptoPort } from '../../shared/keys/crypto-port.ts';
 import { IssuerKeys } from '../../shared/verify/issuer-keys.ts';
 import type { RawParameters } from '../../shared/exchange/token-request.ts';
 import { loadNodeConfig } from '../../functions/node/config-source.ts';
@@ -94,7 +95,7 @@ Examples:
       const params: RawParameters = { subject_token: token, audience: flags.audience, scope, namespace: flags.namespace, requested_ttl: ttl?.toString() };
       for (const key of Object.keys(params) as (keyof RawParameters)[]) if (params[key] === undefined) delete params[key];
       const issuerKeys = new IssuerKeys({ fetch: (input, init) => fetch(input, init), clock: Date.now, shareInFlight: true });
-      result = (await diagnose({ config, issuerKeys, clock: Date.now }, params, crypto.randomUUID())).diagnosis;
+      result = (await diagnose({ config, issuerKeys, crypto: webCryptoPort, clock: Date.now }, params, crypto.randomUUID())).diagnosis;
     } else {
       const leeway = flags.leeway === undefined ? 60 : parseDuration(/^\d+$/.test(flags.leeway) ? Number(flags.leeway) : flags.leeway);
       if (leeway === undefined) throw new UsageError('--leeway must be seconds or a duration such as 30s, 2m');

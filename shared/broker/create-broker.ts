@@ -74,17 +74,18 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
       warn: ports.warn,
     });
   }
-  const targets = await buildTargetIssuers(config, signingKeys, ports);
+  const crypto = ports.crypto ?? webCryptoPort;
+  const targets = await buildTargetIssuers(config, signingKeys, { ...ports, crypto });
   const auditSink = await ports.openAuditSink?.();
   return {
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
+    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
     clock: ports.clock,
-    crypto: ports.crypto ?? webCryptoPort,
+    crypto,
   };
 }

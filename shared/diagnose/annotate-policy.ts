@@ -26,7 +26,7 @@ export async function evaluateRequest(
 
   let actor: { idp: string; claims: Claims } | undefined;
   if (request.actorToken !== undefined) {
-    const verified = await verifyToken(request.actorToken, { idps: config.idps, keys: deps.issuerKeys, now });
+    const verified = await verifyToken(request.actorToken, { idps: config.idps, keys: deps.issuerKeys, crypto: deps.crypto, now });
     if ('failure' in verified) {
       out.push({ ...fail('policy', verified.failure.code ?? 'ERR_INTERNAL', `actor_token: ${verified.failure.message}`), cause: causeById('policy.actor-token') });
     } else {

@@ -44,7 +44,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   let revealed = config.diagnose.reveal === 'full';
   let token: TokenFacts | undefined;
   if (request.tokenUsable) {
-    const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, now }, { stopAtFirstFailure: false });
+    const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, crypto: deps.crypto, now }, { stopAtFirstFailure: false });
     const { header, claims } = inspection;
     if (inspection.signatureVerified && inspection.idp && typeof claims?.sub === 'string') {
       await deps.rateLimits?.enforce(inspection.idp, claims.sub, deps.clock());
@@ -57,7 +57,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
     let nearVerified = false;
     let nearSignature: Annotated | undefined;
     if (near && header) {
-      const signature = await checkSignature(raw, header, near.idp, deps.issuerKeys);
+      const signature = await checkSignature(raw, header, near.idp, deps.issuerKeys, deps.crypto);
       nearVerified = signature.status === 'pass';
       nearSignature = nearVerified
         ? { ...signature, message: `the signature verifies with a key of idp "${near.idp.name}", whose issuer the token nearly names` }

@@ -9,6 +9,7 @@ import type { CheckId } from '../errors.ts';
 import type { Mismatch } from '../policy/evaluate-policy.ts';
 import type { Broker } from '../broker/broker.ts';
 import type { Finding } from '../checks.ts';
+import type { CryptoPort } from '../keys/crypto-port.ts';
 import type { IssuerKeys } from '../verify/issuer-keys.ts';
 
 export type RevealMode = Config['diagnose']['reveal'];
@@ -69,6 +70,8 @@ export interface Diagnosis {
 export interface DiagnoseDeps {
   readonly config: Config;
   readonly issuerKeys: IssuerKeys;
+  /** Verifies signatures: the broker's port, or WebCrypto for the CLI's own diagnoses. */
+  readonly crypto: CryptoPort;
   /** The broker's rate limits: a verified identity over them gets 429, like /token. */
   readonly rateLimits?: Broker['rateLimits'];
   /** Milliseconds since the epoch. */

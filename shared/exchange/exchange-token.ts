@@ -65,7 +65,7 @@ export async function exchangeToken(
     event.target = target;
 
     const now = Math.floor(started / 1000);
-    const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, now };
+    const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, crypto: broker.crypto, now };
     const subject = await verifyToken(request.subjectToken, verifyCtx);
     if ('failure' in subject) {
       if (subject.verifiedIdentity) {

@@ -8,7 +8,6 @@
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { IdpConfig } from '../config/schema.ts';
-import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import { StsError } from '../errors.ts';
 import { FETCH_LIMITS, type FetchLike, fetchJson } from '../http/fetch-capped.ts';
 import { isAcceptableUrl } from '../http/urls.ts';
@@ -59,8 +58,6 @@ export interface IssuerKeysOptions {
    * promise created by one request's I/O cannot be awaited from another request.
    */
   shareInFlight: boolean;
-  /** Checks signatures with these keys: node:crypto on Node, WebCrypto (the default) on Workers. */
-  crypto?: CryptoPort | undefined;
 }
 
 export type RefreshOutcome = 'refreshed' | 'cooldown' | 'failed';
@@ -71,10 +68,6 @@ export class IssuerKeys {
 
   constructor(options: IssuerKeysOptions) {
     this.#options = options;
-  }
-
-  get crypto(): CryptoPort {
-    return this.#options.crypto ?? webCryptoPort;
   }
 
   /** Keys for an issuer: cached when fresh enough; refetched when stale; stale keys when the IdP is down. */
