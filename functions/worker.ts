@@ -6,7 +6,7 @@
  */
 import { parseConfigText } from '../shared/broker/load-config.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
-import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
+import { logMetrics } from '../shared/broker/metrics.ts';
 import type { Broker } from '../shared/broker/broker.ts';
 import { msalEntraClientFactory } from './ports/entra-msal.ts';
 import { workerSecretStore } from './worker/secrets.ts';
@@ -36,7 +36,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
   const metrics = logMetrics((line) => console.log(line));
   const built = await createBroker(config, {
-    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
+    fetch: (input, init) => fetch(input, init),
     clock: () => Date.now(),
     resolveSecret: (ref) => secrets.resolve(ref),
     resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
@@ -46,7 +46,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     openAuditSink,
-    auditObserver: metrics,
+    metrics,
   });
   // Rate limits and single-use tokens go global through a Durable Object when it is bound.
   broker = { ...built, ...coordinatorParts(env) };

@@ -2,7 +2,8 @@
  * Builds the broker from a parsed config and the runtime's ports, once per process (Node) or
  * isolate (Workers): keys are resolved and imported here, never per request.
  */
-import { AuditLog, type AuditObserver, type LineWriter } from '../audit/audit-log.ts';
+import { AuditLog, type LineWriter } from '../audit/audit-log.ts';
+import { countIdpFetches, type MetricsPort } from './metrics.ts';
 import type { AuditSink } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
@@ -37,8 +38,12 @@ export interface BrokerPorts {
    * start that fails creates no database.
    */
   readonly openAuditSink?: (() => AuditSink | Promise<AuditSink>) | undefined;
-  /** Metrics about decisions and durable writes (Prometheus on Node, log fields on Workers). */
-  readonly auditObserver?: AuditObserver | undefined;
+  /**
+   * What the broker measures (Prometheus on Node, log lines on Workers): decisions, durable
+   * writes, and the fetches of IdPs' discovery documents and key sets — only those: TokenRequest
+   * and Entra calls go through the unwrapped fetch.
+   */
+  readonly metrics?: MetricsPort | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
   readonly shareInFlight: boolean;
   /** Node: a fetch that trusts a private CA (kubernetes-tokenrequest `ca`). Workers cannot. */
@@ -81,8 +86,8 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
-    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
+    issuerKeys: new IssuerKeys({ fetch: ports.metrics ? countIdpFetches(ports.fetch, ports.metrics) : ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
+    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
     rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
     clock: ports.clock,
