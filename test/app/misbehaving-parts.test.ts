@@ -1,7 +1,8 @@
 /**
- * The error boundary is honest: a refusal is an OAuth error with its check, and a defect is a
- * logged bare 500 — never disguised as a refusal. A crypto port that throws a TypeError is a bug,
- * not "the token signature does not verify".
+ * When a part misbehaves. The error boundary is honest: a refusal is an OAuth error with its
+ * check, and a defect is a logged bare 500 — never disguised as a refusal (a crypto port that
+ * throws a TypeError is a bug, not "the token signature does not verify"). A slow IdP does not
+ * hold a request that cached keys can answer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webCryptoPort } from '../../shared/keys/crypto-port.ts';
@@ -73,5 +74,25 @@ describe('the crypto ports', () => {
     for (const port of [webCryptoPort, nodeCryptoPort]) {
       await expect(port.verify('ES256', {} as CryptoKey, data, new Uint8Array(64))).rejects.toThrow(TypeError);
     }
+  });
+});
+
+describe('a stale key set on Node', () => {
+  it('answers from the cached keys at once and refreshes them beside the request', async () => {
+    let hang = false;
+    const pending: (() => void)[] = [];
+    const gatedFetch = (input: string, init?: RequestInit) => hang
+      ? new Promise<Response>((resolve) => pending.push(() => resolve(fetch(input, init))))
+      : fetch(input, init);
+    const h = await buildHarness(config(), { now: NOW, env: await signingKeysEnv(), ports: { fetch: gatedFetch } });
+    const token = () => github.sign(fixtureClaims('github-actions', NOW + 700, { iss: github.issuer }), { now: NOW + 700 });
+    expect((await h.exchange({ subject_token: await github.sign(fixtureClaims('github-actions', NOW, { iss: github.issuer })), audience: 'argo-prod' })).status).toBe(200);
+    h.setNow(NOW + 700); // past the 10 min refresh age
+    hang = true;
+    const res = await h.exchange({ subject_token: await token(), audience: 'argo-prod' });
+    expect(res.status).toBe(200);
+    expect(pending.length).toBeGreaterThan(0); // the refresh is still in flight: the request did not wait for it
+    hang = false;
+    for (const release of pending.splice(0)) release();
   });
 });
