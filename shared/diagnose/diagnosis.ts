@@ -81,11 +81,11 @@ export interface DiagnoseDeps {
 }
 
 /** A finding with what /diagnose adds: the catalogue cause and the facts its hint names. */
-export interface Annotated extends Finding {
+export type Annotated = Finding & {
   readonly cause?: Cause;
   readonly facts?: HintFacts;
   readonly trace?: readonly PolicyTraceEntry[];
-}
+};
 
 export interface AuditFacts {
   idp?: string;

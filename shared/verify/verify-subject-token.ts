@@ -10,7 +10,7 @@
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
 import { VERIFY_ALGORITHMS, type IdpConfig } from '../config/schema.ts';
 import { type CryptoPort, verifyCompactJws } from '../keys/crypto-port.ts';
-import { fail, type Finding, firstFailure, pass } from '../checks.ts';
+import { type FailingFinding, fail, type Finding, firstFailure, pass } from '../checks.ts';
 import { CHECK_IDS, StsError } from '../errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
 import type { Claims } from './claims.ts';
@@ -79,7 +79,7 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
 export async function verifyToken(
   raw: string,
   ctx: VerifyContext,
-): Promise<VerifiedToken | { failure: Finding; verifiedIdentity?: { idp: IdpConfig; iss: string; sub: string } }> {
+): Promise<VerifiedToken | { failure: FailingFinding; verifiedIdentity?: { idp: IdpConfig; iss: string; sub: string } }> {
   const inspection = await inspectToken(raw, ctx, { stopAtFirstFailure: true });
   const failure = firstFailure(inspection.findings);
   if (failure) {
