@@ -7,7 +7,7 @@
  */
 import { constants, createHash, KeyObject, sign, verify, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
-import type { CryptoPort } from '../../shared/keys/crypto-port.ts';
+import { type CryptoPort, webCryptoPort } from '../../shared/keys/crypto-port.ts';
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
@@ -47,6 +47,9 @@ export const nodeCryptoPort: CryptoPort = {
     }
   },
   async sign(alg, key, data) {
+    // A non-extractable private key (the ephemeral `keys: generate` one) cannot become a KeyObject
+    // without Node's DEP0204 deprecation: WebCrypto signs with it instead (development only).
+    if (key.type === 'private' && !key.extractable) return webCryptoPort.sign(alg, key, data);
     const p = parameters(alg, key);
     return sign(p.digest, data, p.key);
   },
