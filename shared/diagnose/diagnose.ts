@@ -20,6 +20,7 @@ import { fail, summarizeChecks } from '../checks.ts';
 import type { RawParameters } from '../exchange/token-request.ts';
 import { checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
 import { checkClaims } from '../verify/check-claims.ts';
+import { servesIdentity } from '../policy/evaluate-policy.ts';
 import { type Annotated, type AuditFacts, CLAIM_CHECKS, type DiagnoseDeps, type Diagnosis, REQUEST_CHECKS, type TokenFacts } from './diagnosis.ts';
 import { readRequest } from './lenient-request.ts';
 import { annotateClaims, annotateToken, checkOwnCredential, describeGrant, gateOnSignature } from './annotate-token.ts';
@@ -46,7 +47,9 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   if (request.tokenUsable) {
     const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, now }, { stopAtFirstFailure: false });
     const { header, claims } = inspection;
-    if (inspection.signatureVerified && inspection.idp && typeof claims?.sub === 'string') {
+    // As on /token: only a genuine token for a served audience and identity spends the budgets.
+    const audienceServed = inspection.findings.some((f) => f.check === 'audience' && f.status === 'pass');
+    if (inspection.signatureVerified && inspection.idp && audienceServed && typeof claims?.sub === 'string' && servesIdentity(config, inspection.idp.name, claims)) {
       await deps.rateLimits?.enforce(inspection.idp, claims.sub, deps.clock());
     }
     if (header) token = { alg: header.alg, kid: header.kid, typ: header.typ };

@@ -7,7 +7,7 @@ import type { Broker } from '../broker/broker.ts';
 import { contextClaims, failureFields, startAuditEvent } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
-import { evaluatePolicy, grantedTtl } from '../policy/evaluate-policy.ts';
+import { evaluatePolicy, grantedTtl, servesIdentity } from '../policy/evaluate-policy.ts';
 import { findingError, firstFailure } from '../checks.ts';
 import { groupFor } from '../policy/scopes.ts';
 import { issueCredential } from '../targets/issue-credential.ts';
@@ -80,7 +80,8 @@ export async function exchangeToken(
     event.iss = subject.claims.iss;
     event.sub = subject.claims.sub;
     event.context = contextClaims(subject.claims);
-    await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
+    // The audience is verified by now; only identities a policy serves spend the budgets.
+    if (servesIdentity(broker.config, subject.idp.name, subject.claims)) await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
 
     let actor: VerifiedToken | undefined;
     if (request.actorToken !== undefined) {

@@ -78,6 +78,15 @@ export function identityMismatches(matcher: IdentityMatcher, idp: string, claims
   return out;
 }
 
+/**
+ * Whether an allow policy serves this identity (matches its idp, subject and claims). Only such
+ * identities spend the per-idp and per-subject rate-limit budgets: a stranger's genuine token
+ * must not throttle the pipelines the policies serve.
+ */
+export function servesIdentity(config: Config, idp: string, claims: Claims): boolean {
+  return config.policies.some((policy) => policy.idp === idp && identityMismatches(policy, idp, claims).length === 0);
+}
+
 type Scalar = string | number | boolean;
 
 /**

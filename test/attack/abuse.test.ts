@@ -78,6 +78,21 @@ describe('rate limits', () => {
     expect(fresh.audits().at(-1)).toMatchObject({ endpoint: 'diagnose', error: 'ERR_RATE_LIMITED', check: 'rate_limit' });
   });
 
+  it('genuine tokens of strangers (wrong audience, or an identity no policy serves) do not spend the idp budget, on /token or /diagnose', async () => {
+    const fresh = await attackHarness(attackConfig(github, agents, `
+    rate_limit: { per_idp: { requests: 2, per: 1h } }`));
+    const stranger = { sub: 'repo:evil/x:ref:refs/heads/main', repository: 'evil/x', repository_owner: 'evil', repository_owner_id: '666' };
+    for (let i = 0; i < 4; i++) {
+      await expectRefused(fresh, await fresh.exchange({ subject_token: await github.sign(claims(stranger)), audience: 'argo-prod' }), { check: 'policy' });
+      await expectRefused(fresh, await fresh.exchange({ subject_token: await github.sign(claims({ aud: 'https://github.com/evil' })), audience: 'argo-prod' }), { check: 'audience' });
+      expect((await fresh.diagnose({ subject_token: await github.sign(claims(stranger)), audience: 'argo-prod' })).status).toBe(200);
+      expect((await fresh.diagnose({ subject_token: await github.sign(claims({ aud: 'https://github.com/evil' })), audience: 'argo-prod' })).status).toBe(200);
+    }
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(429);
+  });
+
   it('a bucket never goes negative and refills to at most its burst (property)', async () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 1, maxLength: 40 }), async (gaps) => {
       const store = new MemoryRateLimitStore();
