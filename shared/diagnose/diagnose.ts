@@ -25,7 +25,7 @@ import { type Annotated, type AuditFacts, CLAIM_CHECKS, type DiagnoseDeps, type 
 import { readRequest } from './lenient-request.ts';
 import { annotateClaims, annotateToken, checkOwnCredential, describeGrant, gateOnSignature } from './annotate-token.ts';
 import { evaluateRequest } from './annotate-policy.ts';
-import { present, withCodeCause } from './disclosure.ts';
+import { isSharedIssuer, present, visiblePolicies, withCodeCause } from './disclosure.ts';
 
 /** Runs every check for a request's parameters. Pure apart from fetching configured issuers' keys. */
 export async function diagnose(deps: DiagnoseDeps, params: RawParameters, requestId: string): Promise<{ diagnosis: Diagnosis; audit: AuditFacts }> {
@@ -110,7 +110,11 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       if (policyIdp && (verified || revealed)) {
         audit.idp = policyIdp.name;
         audit.context = contextClaims(claims);
-        findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit)));
+        // A shared issuer's genuine token proves only that its holder is on that platform: it sees
+        // the policies its identity matches, and no configured value at all when it matches none.
+        const visible = config.diagnose.reveal === 'verified' && isSharedIssuer(policyIdp) ? visiblePolicies(config, policyIdp.name, claims) : undefined;
+        if (visible?.size === 0) revealed = false;
+        findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit, visible)));
       } else if (policyIdp) {
         gateOnSignature(findings, REQUEST_CHECKS, config.diagnose.reveal);
       }

@@ -159,7 +159,7 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
       const missing = undecidable(trace.mismatches, unavailable);
       if (missing) return { findings: [unavailableClaimFinding(missing[0], missing[1], trace.policy.id)] };
     }
-    const nearest = nearestPolicy(traces);
+    const nearest = nearestPolicy(traces.filter((t) => t.policy.idp === request.idp));
     // A condition that could not be evaluated is a non-match; the refusal (and its audit) says so.
     const unevaluated = traces.some((t) => t.mismatches.some((m) => m.field === 'condition' && m.undecided !== undefined) && !t.mismatches.some((m) => m.field === 'idp'));
     const message = `no policy matches the token's identity${unevaluated ? " (a policy's condition could not be evaluated for this token)" : ''}`;
