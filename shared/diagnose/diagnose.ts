@@ -77,8 +77,10 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       findings.push(annotateToken(f, { raw, config, deps, near, serverTime, iss, grant: claims && describeGrant(claims, now) }));
     }
     if (nearSignature && revealed) findings.push(annotateToken(nearSignature, { raw, config, deps, near, serverTime, iss }));
-    if (iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
-    if (typeof claims?.sub === 'string') audit.sub = claims.sub.slice(0, AUDIT_TEXT_MAX);
+    // The event names who presented the token only when its signature verified (docs/audit.md):
+    // a forged token must not plant events attributed to any subject. Its hash is recorded anyway.
+    if (verified && iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
+    if (verified && typeof claims?.sub === 'string') audit.sub = claims.sub.slice(0, AUDIT_TEXT_MAX);
 
     if (claims) {
       const claimIdp = inspection.idp ?? near?.idp;
@@ -108,8 +110,10 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
 
       const policyIdp = inspection.idp ?? (near && (nearVerified || config.diagnose.reveal === 'full') ? near.idp : undefined);
       if (policyIdp && (verified || revealed)) {
-        audit.idp = policyIdp.name;
-        audit.context = contextClaims(claims);
+        if (verified) {
+          audit.idp = policyIdp.name;
+          audit.context = contextClaims(claims);
+        }
         // A shared issuer's genuine token proves only that its holder is on that platform: it sees
         // the policies its identity matches, and no configured value at all when it matches none.
         const visible = config.diagnose.reveal === 'verified' && isSharedIssuer(policyIdp) ? visiblePolicies(config, policyIdp.name, claims) : undefined;

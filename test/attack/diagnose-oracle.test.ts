@@ -120,3 +120,21 @@ describe('/diagnose and another idp\'s policies', () => {
     expect(traceOf(text)).toEqual([]);
   });
 });
+
+describe('/diagnose audits verified identities only', () => {
+  it.each(['verified', 'full'])('a forged token\'s iss, sub and claims never become the event\'s idp, iss, sub or context (reveal: %s)', async (reveal) => {
+    const harness = reveal === 'verified' ? h : await attackHarness(config().replace('defaults:', 'diagnose: { reveal: full }\ndefaults:'));
+    const forged = await github.sign(githubClaims(github, { sub: 'repo:acme/app:ref:refs/heads/main', repository: 'acme/app', actor: 'octocat' }), { foreignKey: true });
+    expect((await harness.diagnose({ subject_token: forged, audience: 'argo-prod' })).status).toBe(200);
+    const event = harness.audits().at(-1)!;
+    expect(event).toMatchObject({ endpoint: 'diagnose', decision: 'diagnosed', check: 'signature' });
+    expect(event.subject_token_sha256).toMatch(/^[0-9a-f]{64}$/);
+    for (const field of ['idp', 'iss', 'sub', 'context']) expect(event[field]).toBeUndefined();
+    expect(JSON.stringify(event)).not.toContain('repo:acme/app');
+  });
+
+  it('a genuine token\'s verified iss and sub are the event\'s', async () => {
+    expect((await h.diagnose({ subject_token: await github.sign(githubClaims(github)), audience: 'argo-prod' })).status).toBe(200);
+    expect(h.audits().at(-1)).toMatchObject({ idp: 'github', iss: github.issuer, sub: 'repo:acme/app:ref:refs/heads/main' });
+  });
+});
