@@ -57,6 +57,10 @@ export class StsCoordinator {
       const { key, expiresAt, now } = body as { key: string; expiresAt: number; now: number };
       return Response.json({ first: await this.#firstUse(`jti:${key}`, expiresAt, now) });
     }
+    if (pathname === '/release') {
+      await this.#storage.delete([`jti:${(body as { key: string }).key}`]);
+      return Response.json({});
+    }
     if (pathname === '/take') {
       const { buckets, now } = body as { buckets: BucketRequest[]; now: number };
       return Response.json(await this.#buckets.take(buckets, now));
@@ -95,6 +99,9 @@ export function durableReplayCache(ns: NamespaceLike): ReplayCache {
     async firstUse(key, expiresAt, now) {
       const issuer = key.split('\u0000')[0]!;
       return (await call<{ first: boolean }>(ns, `replay:${issuer}`, '/first-use', { key, expiresAt, now })).first;
+    },
+    async release(key) {
+      await call(ns, `replay:${key.split('\u0000')[0]!}`, '/release', { key });
     },
   };
 }

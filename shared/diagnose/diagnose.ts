@@ -20,11 +20,12 @@ import { fail, summarizeChecks } from '../checks.ts';
 import type { RawParameters } from '../exchange/token-request.ts';
 import { checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
 import { checkClaims } from '../verify/check-claims.ts';
+import { servesIdentity } from '../policy/evaluate-policy.ts';
 import { type Annotated, type AuditFacts, CLAIM_CHECKS, type DiagnoseDeps, type Diagnosis, REQUEST_CHECKS, type TokenFacts } from './diagnosis.ts';
 import { readRequest } from './lenient-request.ts';
 import { annotateClaims, annotateToken, checkOwnCredential, describeGrant, gateOnSignature } from './annotate-token.ts';
 import { evaluateRequest } from './annotate-policy.ts';
-import { present, withCodeCause } from './disclosure.ts';
+import { isSharedIssuer, present, visiblePolicies, withCodeCause } from './disclosure.ts';
 
 /** Runs every check for a request's parameters. Pure apart from fetching configured issuers' keys. */
 export async function diagnose(deps: DiagnoseDeps, params: RawParameters, requestId: string): Promise<{ diagnosis: Diagnosis; audit: AuditFacts }> {
@@ -46,7 +47,9 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   if (request.tokenUsable) {
     const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, crypto: deps.crypto, now }, { stopAtFirstFailure: false });
     const { header, claims } = inspection;
-    if (inspection.signatureVerified && inspection.idp && typeof claims?.sub === 'string') {
+    // As on /token: only a genuine token for a served audience and identity spends the budgets.
+    const audienceServed = inspection.findings.some((f) => f.check === 'audience' && f.status === 'pass');
+    if (inspection.signatureVerified && inspection.idp && audienceServed && typeof claims?.sub === 'string' && servesIdentity(config, inspection.idp.name, claims)) {
       await deps.rateLimits?.enforce(inspection.idp, claims.sub, deps.clock());
     }
     if (header) token = { alg: header.alg, kid: header.kid, typ: header.typ };
@@ -74,8 +77,10 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       findings.push(annotateToken(f, { raw, config, deps, near, serverTime, iss, grant: claims && describeGrant(claims, now) }));
     }
     if (nearSignature && revealed) findings.push(annotateToken(nearSignature, { raw, config, deps, near, serverTime, iss }));
-    if (iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
-    if (typeof claims?.sub === 'string') audit.sub = claims.sub.slice(0, AUDIT_TEXT_MAX);
+    // The event names who presented the token only when its signature verified (docs/audit.md):
+    // a forged token must not plant events attributed to any subject. Its hash is recorded anyway.
+    if (verified && iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
+    if (verified && typeof claims?.sub === 'string') audit.sub = claims.sub.slice(0, AUDIT_TEXT_MAX);
 
     if (claims) {
       const claimIdp = inspection.idp ?? near?.idp;
@@ -105,9 +110,15 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
 
       const policyIdp = inspection.idp ?? (near && (nearVerified || config.diagnose.reveal === 'full') ? near.idp : undefined);
       if (policyIdp && (verified || revealed)) {
-        audit.idp = policyIdp.name;
-        audit.context = contextClaims(claims);
-        findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit)));
+        if (verified) {
+          audit.idp = policyIdp.name;
+          audit.context = contextClaims(claims);
+        }
+        // A shared issuer's genuine token proves only that its holder is on that platform: it sees
+        // the policies its identity matches, and no configured value at all when it matches none.
+        const visible = config.diagnose.reveal === 'verified' && isSharedIssuer(policyIdp) ? visiblePolicies(config, policyIdp.name, claims) : undefined;
+        if (visible?.size === 0) revealed = false;
+        findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit, visible)));
       } else if (policyIdp) {
         gateOnSignature(findings, REQUEST_CHECKS, config.diagnose.reveal);
       }

@@ -85,7 +85,13 @@ export async function readChunksCapped(body: BodyChunks, maxBytes = REQUEST_LIMI
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const value = await body.next();
+    let value: Uint8Array | undefined;
+    try {
+      value = await body.next();
+    } catch (err) {
+      // The stream fails only when the client hangs up mid-body (ECONNRESET, "aborted"): its abort, not ours.
+      throw new StsError('ERR_CLIENT_ABORTED', 'the client closed the connection before the request body was complete', { cause: err });
+    }
     if (value === undefined) break;
     total += value.byteLength;
     if (total > maxBytes) {

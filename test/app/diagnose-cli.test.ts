@@ -23,9 +23,12 @@ let dir: string;
 let configFile: string;
 
 function config(issuer: string): string {
+  // reveal: full, so that a GitHub token outside every policy sees the trace (under verified, a
+  // shared issuer's stranger learns no configured value).
   return `
 issuer: https://sts.test.example
 signing: { alg: ES256, keys: env:SIGNING_KEYS }
+diagnose: { reveal: full }
 idps:
   - { name: github, issuer: "${issuer}", audiences: [argo-sts], preset: github-actions }
 targets:

@@ -33,7 +33,7 @@ beforeAll(async () => {
   h = await buildHarness(`
 issuer: https://sts.test.example
 signing: { alg: ES256, keys: env:SIGNING_KEYS }
-diagnose: { reveal: verified }
+diagnose: { reveal: full }
 idps:
   - { name: github, issuer: "${github.issuer}", audiences: [argo-sts], preset: github-actions }
 targets:
