@@ -152,7 +152,7 @@ export function renderReport(result: Diagnosis | OfflineDiagnosis, broker: strin
     lines.push(result.verdict === 'issue' ? `ISSUE: ${broker ?? 'the broker'} would issue a credential for this request` : `DENY: ${broker ?? 'the broker'} would refuse this request`);
   }
   const meta = [`server time ${result.server_time}`];
-  if (!offline) meta.push(`request_id ${result.request_id}`, `disclosure ${result.disclosure}`);
+  if (!offline) meta.push(`request_id ${result.request_id}`, `disclosure ${result.disclosure}${result.reveal ? ` (diagnose.reveal: ${result.reveal})` : ''}`);
   lines.push(`  ${meta.join(' · ')}`, '');
   if (!offline) for (const p of result.request_problems ?? []) lines.push(`  ✗ request: ${p.parameter}: ${p.message}`);
   const width = Math.max(...result.checks.map((c) => c.check.length));

@@ -123,6 +123,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       request_id: requestId,
       server_time: serverTime,
       disclosure: revealed ? 'full' : 'summarized',
+      reveal: config.diagnose.reveal,
       ...(token && { token }),
       ...(problems.length > 0 && { request_problems: problems }),
       checks,

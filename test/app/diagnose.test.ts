@@ -534,7 +534,7 @@ describe('the HTTP contract', () => {
   it('never issues, and never echoes the token', async () => {
     const res = await h.diagnose({ subject_token: await github.sign(githubClaims()), audience: 'argo-prod' });
     const body = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'server_time', 'token', 'verdict']);
+    expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'reveal', 'server_time', 'token', 'verdict']);
     expect(JSON.stringify(body)).not.toContain('eyJ');
   });
 
