@@ -18,7 +18,7 @@ import { findIssuerNearMiss } from './near-miss.ts';
 import type { IdpConfig } from '../config/schema.ts';
 import { fail, summarizeChecks } from '../checks.ts';
 import type { RawParameters } from '../exchange/token-request.ts';
-import { checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
+import { BEARER_PREFIX, BEARER_PREFIX_MESSAGE, checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
 import { checkClaims } from '../verify/check-claims.ts';
 import { servesIdentity } from '../policy/evaluate-policy.ts';
 import { type Annotated, type AuditFacts, CLAIM_CHECKS, type DiagnoseDeps, type Diagnosis, REQUEST_CHECKS, type TokenFacts } from './diagnosis.ts';
@@ -37,9 +37,10 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   const { problems, request } = readRequest(params, findings);
 
   let raw = params.subject_token ?? '';
-  if (/^bearer\s+/i.test(raw)) {
-    raw = raw.replace(/^bearer\s+/i, '');
-    findings.push({ ...fail('format', 'ERR_TOKEN_FORMAT', 'the token starts with "Bearer ": send the bare JWT as subject_token'), cause: causeById('format.bearer-prefix') });
+  if (BEARER_PREFIX.test(raw)) {
+    // /token stops here; /diagnose also diagnoses the bare token behind the prefix.
+    raw = raw.replace(BEARER_PREFIX, '');
+    findings.push({ ...fail('format', 'ERR_TOKEN_FORMAT', BEARER_PREFIX_MESSAGE), cause: causeById('format.bearer-prefix') });
   }
 
   let revealed = config.diagnose.reveal === 'full';
@@ -133,6 +134,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       request_id: requestId,
       server_time: serverTime,
       disclosure: revealed ? 'full' : 'summarized',
+      reveal: config.diagnose.reveal,
       ...(token && { token }),
       ...(problems.length > 0 && { request_problems: problems }),
       checks,

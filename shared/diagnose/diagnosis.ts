@@ -61,6 +61,8 @@ export interface Diagnosis {
   readonly server_time: string;
   /** `full` when expected values, hints and the policy trace are shown; else `summarized`. */
   readonly disclosure: 'full' | 'summarized';
+  /** The configured `diagnose.reveal` mode that decided `disclosure`. */
+  readonly reveal: RevealMode;
   readonly token?: TokenFacts;
   /** Parameters /token would refuse that no check covers (grant_type, requested_ttl, ...). */
   readonly request_problems?: readonly RequestProblem[];

@@ -31,15 +31,11 @@ export interface TokenResponse {
   readonly namespace: string;
 }
 
-function malformed(message: string): StsError {
-  return new StsError('ERR_REQUEST_MALFORMED', message);
-}
-
 /** The target a request names; the only target when the config has one and the client named none. */
 export function resolveAudience(config: Config, request: Pick<TokenRequest, 'audience'>): string {
   if (request.audience !== undefined) return request.audience;
   if (config.targets.length === 1) return config.targets[0]!.name;
-  throw malformed('audience is required: name the target (several are configured)');
+  throw new StsError('ERR_REQUEST_MALFORMED', 'audience is required: name the target (several are configured)', { check: 'target' });
 }
 
 /**
@@ -106,7 +102,7 @@ export async function exchangeToken(
       event.policy = failure.policy;
       throw findingError(failure);
     }
-    if (decision.malformed) throw malformed(decision.malformed);
+    if (decision.malformed) throw new StsError('ERR_REQUEST_MALFORMED', decision.malformed, { check: 'namespace' });
     const grant = decision.grant!;
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
     Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });

@@ -196,6 +196,8 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
       }));
       return { findings };
     }
+    // Named and allowed: said now, so a failing scope below does not hide it.
+    findings.push(pass('namespace', `namespace "${request.namespace}" is allowed`, { actual: request.namespace, policy: candidates[0]!.id }));
   }
 
   const requested = request.scopes;
@@ -253,7 +255,7 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
     findings.push(deniedAfter);
     return { findings };
   }
-  findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
+  if (request.namespace === undefined) findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
   findings.push(pass('scope', `scopes ${scopes.join(' ')} are allowed`, { actual: scopes, policy: answering.id }));
   return { findings, grant: { policy: answering, target, namespace, scopes } };
 }

@@ -97,7 +97,12 @@ export async function verifyToken(
   };
 }
 
+/** What /token and /diagnose say of a token pasted with its `Bearer ` prefix. */
+export const BEARER_PREFIX_MESSAGE = 'the token starts with "Bearer ": send the bare JWT as subject_token';
+export const BEARER_PREFIX = /^bearer\s+/i;
+
 function decodeToken(raw: string): { finding: Finding; header?: ProtectedHeaderParameters; claims?: Claims } {
+  if (BEARER_PREFIX.test(raw)) return { finding: fail('format', 'ERR_TOKEN_FORMAT', BEARER_PREFIX_MESSAGE) };
   const segments = raw.split('.');
   if (segments.length === 5) {
     return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token is encrypted (JWE); a signed JWT (JWS) is required') };

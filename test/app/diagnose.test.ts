@@ -410,6 +410,12 @@ describe('policy, target, namespace and scope say what was asked and what is all
     expect(check(granted, 'policy')).toMatchObject({ status: 'pass', policy: 'ci-read-any-branch', mismatches: [] });
   });
 
+  it('passes namespace for an explicitly allowed namespace when scope fails', async () => {
+    const body = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'ci', scope: 'argo:manage' });
+    expect(failing(body)).toEqual(['scope']);
+    expect(check(body, 'namespace')).toMatchObject({ status: 'pass', actual: 'ci' });
+  });
+
   it('fails namespace for one outside the policy', async () => {
     const body = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'kube-system' });
     expect(failing(body)).toEqual(['namespace']);
@@ -545,7 +551,7 @@ describe('the HTTP contract', () => {
   it('never issues, and never echoes the token', async () => {
     const res = await h.diagnose({ subject_token: await github.sign(githubClaims()), audience: 'argo-prod' });
     const body = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'server_time', 'token', 'verdict']);
+    expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'reveal', 'server_time', 'token', 'verdict']);
     expect(JSON.stringify(body)).not.toContain('eyJ');
   });
 
