@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import type { Config } from '../../shared/config/schema.ts';
 import { createBroker } from '../../shared/broker/create-broker.ts';
-import { countIdpFetches } from '../../shared/broker/metrics.ts';
 import type { Broker } from '../../shared/broker/broker.ts';
 import { loadNodeConfig } from './config-source.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
@@ -52,14 +51,14 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {
-    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
+    fetch: (input, init) => fetch(input, init),
     clock: () => Date.now(),
     resolveSecret: (ref) => secrets.resolve(ref),
     resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
     writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
     warn,
     openAuditSink,
-    auditObserver: metrics,
+    metrics,
     shareInFlight: true,
     fetchTrustingCa,
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),

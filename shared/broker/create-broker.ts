@@ -2,15 +2,16 @@
  * Builds the broker from a parsed config and the runtime's ports, once per process (Node) or
  * isolate (Workers): keys are resolved and imported here, never per request.
  */
-import { AuditLog, type AuditObserver, type LineWriter } from '../audit/audit-log.ts';
+import { AuditLog, type LineWriter } from '../audit/audit-log.ts';
 import type { AuditSink } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import type { Broker } from './broker.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
-import { RateLimiter } from '../exchange/rate-limit.ts';
-import { MemoryReplayCache } from '../exchange/replay-cache.ts';
+import { RateLimiter, type RateLimitStore } from '../exchange/rate-limit.ts';
+import { MemoryReplayCache, type ReplayCache } from '../exchange/replay-cache.ts';
+import { countIdpFetches, type MetricsPort } from './metrics.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { SigningKeyRing } from '../keys/signing-key-ring.ts';
 import { buildTargetIssuers, type TargetPorts } from '../targets/build-target-issuers.ts';
@@ -37,8 +38,18 @@ export interface BrokerPorts {
    * start that fails creates no database.
    */
   readonly openAuditSink?: (() => AuditSink | Promise<AuditSink>) | undefined;
-  /** Metrics about decisions and durable writes (Prometheus on Node, log fields on Workers). */
-  readonly auditObserver?: AuditObserver | undefined;
+  /**
+   * Metrics (Prometheus on Node, log lines on Workers): decisions and durable writes, and every
+   * fetch of an IdP's discovery document or JWKS (only those: target calls are not counted).
+   */
+  readonly metrics?: MetricsPort | undefined;
+  /**
+   * Where rate-limit buckets live (default: this process's or isolate's memory). Workers: the
+   * StsCoordinator Durable Object when bound (functions/worker/durable-coordinator.ts).
+   */
+  readonly rateLimitStore?: RateLimitStore | undefined;
+  /** Where spent `jti`s of single-use idps live (default: memory), as rateLimitStore. */
+  readonly replayCache?: ReplayCache | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
   readonly shareInFlight: boolean;
   /** Node: a fetch that trusts a private CA (kubernetes-tokenrequest `ca`). Workers cannot. */
@@ -76,14 +87,15 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
   }
   const targets = await buildTargetIssuers(config, signingKeys, ports);
   const auditSink = await ports.openAuditSink?.();
+  const idpFetch = ports.metrics ? countIdpFetches(ports.fetch, ports.metrics) : ports.fetch;
   return {
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
-    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
-    rateLimits: new RateLimiter(),
-    replayCache: new MemoryReplayCache(),
+    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
+    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
+    rateLimits: new RateLimiter(ports.rateLimitStore),
+    replayCache: ports.replayCache ?? new MemoryReplayCache(),
     clock: ports.clock,
     crypto: ports.crypto ?? webCryptoPort,
   };
