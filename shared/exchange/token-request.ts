@@ -49,8 +49,8 @@ function malformed(message: string): StsError {
 }
 
 /**
- * Past the cap, the unread rest of a web body is read and dropped up to this many bytes before
- * the stream is cancelled. A cancelled upload can cost the client its answer: under wrangler dev
+ * Past the cap, the unread rest of a body is read and dropped up to this many bytes before the
+ * stream is cancelled (here for a web Request, in functions/node/read-body.ts on Node). A cancelled upload can cost the client its answer: under wrangler dev
  * an 8 MiB body whose stream was cancelled reaches the client as a 500 "Network connection
  * lost" instead of the 400, and a partly read body is no longer drained by anyone else. Reading
  * costs I/O, hardly CPU, and Cloudflare's edge bounds a request body anyway.
@@ -93,7 +93,12 @@ async function drainThenCancel(reader: ReadableStreamDefaultReader<Uint8Array>):
 export interface BodyChunks {
   readonly declaredLength: string | null | undefined;
   next(): Promise<Uint8Array | undefined>;
-  /** Past the cap: stops reading, leaving the connection able to carry the refusal (readBodyCapped drains, then cancels). */
+  /**
+   * Past the cap (declared or read): stops reading, leaving the connection able to carry the
+   * refusal. A server that closes a connection with unread upload bytes makes the client's TCP
+   * stack drop the answer it had already received (a reset), so both runtimes drain up to
+   * DRAIN_MAX_BYTES before they give up on the rest.
+   */
   cancel(): void | Promise<void>;
 }
 
@@ -105,7 +110,12 @@ function refuseDeclaredLength(declared: string | null | undefined, maxBytes: num
 
 /** readBodyCapped for any chunk source (the Node adapter reads the IncomingMessage directly). */
 export async function readChunksCapped(body: BodyChunks, maxBytes = REQUEST_LIMITS.maxBodyBytes): Promise<string> {
-  refuseDeclaredLength(body.declaredLength, maxBytes);
+  try {
+    refuseDeclaredLength(body.declaredLength, maxBytes);
+  } catch (err) {
+    await body.cancel();
+    throw err;
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
