@@ -3,15 +3,15 @@
  * isolate (Workers): keys are resolved and imported here, never per request.
  */
 import { AuditLog, type LineWriter } from '../audit/audit-log.ts';
-import { countIdpFetches, type MetricsPort } from './metrics.ts';
 import type { AuditSink } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import type { Broker } from './broker.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
-import { RateLimiter } from '../exchange/rate-limit.ts';
-import { MemoryReplayCache } from '../exchange/replay-cache.ts';
+import { RateLimiter, type RateLimitStore } from '../exchange/rate-limit.ts';
+import { MemoryReplayCache, type ReplayCache } from '../exchange/replay-cache.ts';
+import { countIdpFetches, type MetricsPort } from './metrics.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { SigningKeyRing } from '../keys/signing-key-ring.ts';
 import { buildTargetIssuers, type TargetPorts } from '../targets/build-target-issuers.ts';
@@ -39,11 +39,17 @@ export interface BrokerPorts {
    */
   readonly openAuditSink?: (() => AuditSink | Promise<AuditSink>) | undefined;
   /**
-   * What the broker measures (Prometheus on Node, log lines on Workers): decisions, durable
-   * writes, and the fetches of IdPs' discovery documents and key sets — only those: TokenRequest
-   * and Entra calls go through the unwrapped fetch.
+   * Metrics (Prometheus on Node, log lines on Workers): decisions and durable writes, and every
+   * fetch of an IdP's discovery document or JWKS (only those: target calls are not counted).
    */
   readonly metrics?: MetricsPort | undefined;
+  /**
+   * Where rate-limit buckets live (default: this process's or isolate's memory). Workers: the
+   * StsCoordinator Durable Object when bound (functions/worker/durable-coordinator.ts).
+   */
+  readonly rateLimitStore?: RateLimitStore | undefined;
+  /** Where spent `jti`s of single-use idps live (default: memory), as rateLimitStore. */
+  readonly replayCache?: ReplayCache | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
   readonly shareInFlight: boolean;
   /** Node: a fetch that trusts a private CA (kubernetes-tokenrequest `ca`). Workers cannot. */
@@ -82,14 +88,15 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
   const crypto = ports.crypto ?? webCryptoPort;
   const targets = await buildTargetIssuers(config, signingKeys, { ...ports, crypto });
   const auditSink = await ports.openAuditSink?.();
+  const idpFetch = ports.metrics ? countIdpFetches(ports.fetch, ports.metrics) : ports.fetch;
   return {
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.metrics ? countIdpFetches(ports.fetch, ports.metrics) : ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
+    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
-    rateLimits: new RateLimiter(),
-    replayCache: new MemoryReplayCache(),
+    rateLimits: new RateLimiter(ports.rateLimitStore),
+    replayCache: ports.replayCache ?? new MemoryReplayCache(),
     clock: ports.clock,
     crypto,
   };
