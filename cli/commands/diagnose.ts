@@ -18,10 +18,12 @@ import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 import { USER_AGENT } from './exchange.ts';
+import { CLUSTER_HELP, CLUSTER_TRANSCRIPT, runClusterDiagnosis } from './diagnose-cluster.ts';
 
 const FLAGS = {
   broker: 'string', config: 'string', audience: 'string', scope: 'strings', namespace: 'string', ttl: 'string',
   'token-env': 'string', leeway: 'string', json: 'boolean',
+  cluster: 'string', kubeconfig: 'string', context: 'string', verb: 'string', resource: 'string',
 } as const;
 
 export const diagnoseCommand: Command = {
@@ -29,6 +31,7 @@ export const diagnoseCommand: Command = {
   summary: 'say exactly why a token is refused: every check, its numbers and a hint',
   help: `Usage: argo-sts diagnose [TOKEN | -] [--broker URL | --config FILE] [--audience TARGET] [--scope S]...
                          [--namespace NS] [--ttl N] [--token-env NAME] [--leeway 60s] [--json]
+       argo-sts diagnose --cluster AUTHN_CONFIG [TOKEN | -] [--kubeconfig FILE] [--json]
 
 Runs every check /token runs — format, issuer, signature, audience, expiry, not_before, issued_at,
 policy, target, namespace, scope — and prints each with its status, the numbers (clock skew, leeway,
@@ -57,10 +60,22 @@ could not be asked; 2 usage error.
 Examples:
   argo-sts exchange ... || argo-sts diagnose --broker https://sts.example.com --audience argo-prod - <<<"$TOKEN"
   printf %s "$ID_TOKEN" | argo-sts diagnose -          # offline: times and signature
-  argo-sts diagnose --config /etc/argo-sts/config.yaml --token-env ID_TOKEN --audience argo-prod --json`,
+  argo-sts diagnose --config /etc/argo-sts/config.yaml --token-env ID_TOKEN --audience argo-prod --json
+
+${CLUSTER_HELP}
+
+${CLUSTER_TRANSCRIPT}`,
   async run(args, io) {
     const flags = parseFlags(args, FLAGS, { positionals: 1 });
     const token = await readToken(flags._[0], flags['token-env'], io);
+    if (flags.cluster !== undefined) {
+      const other = (['broker', 'config', 'audience', 'scope', 'ttl', 'leeway'] as const).find((f) => flags[f] !== undefined);
+      if (other) throw new UsageError(`--cluster diagnoses against a cluster's configuration; --${other} belongs to the broker modes`);
+      return runClusterDiagnosis({ ...flags, cluster: flags.cluster }, token, io);
+    }
+    if (flags.kubeconfig !== undefined || flags.verb !== undefined || flags.resource !== undefined || flags.context !== undefined) {
+      throw new UsageError('--kubeconfig, --context, --verb and --resource need --cluster');
+    }
     const broker = flags.broker ?? (flags.config ? undefined : io.env.ARGO_STS_URL);
     if (flags.broker && flags.config) throw new UsageError('--broker and --config are two modes; give one');
     const scope = flags.scope?.join(' ').trim() || undefined;
