@@ -203,6 +203,8 @@ export function renderClusterTroubleshootingSection(): string {
   const out: string[] = [
     '# Why does the cluster refuse my token?',
     '',
+    '<!-- Generated from shared/cluster/cluster-catalogue.ts by `npm run docs:troubleshooting`. Do not edit by hand. -->',
+    '',
     'kube-apiserver answers a refused token with a bare 401, and on managed clusters nobody can read its log.',
     '`argo-sts diagnose --cluster AUTHN_CONFIG [TOKEN|-] [--kubeconfig FILE] [--json]` evaluates the token the',
     "way the apiserver's JWT authenticators do, for an AuthenticationConfiguration (v1 or v1beta1) or a file of",
