@@ -15,7 +15,7 @@ import { CLUSTER_TRANSCRIPT } from '../../cli/commands/diagnose-cluster.ts';
 import { CLUSTER_CATALOGUE } from '../../shared/cluster/cluster-catalogue.ts';
 import { TROUBLESHOOTING_DOC } from '../../scripts/generate-troubleshooting-doc.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, startHttpsIssuer } from '../support/https-issuer.ts';
+import { type HttpsIssuer, oneIssuerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
 const REVIEWER_TOKEN = 'reviewer-test-credential';
@@ -42,18 +42,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'argo-sts-diagnose-cluster-'));
   idp = await startHttpsIssuer({ path: '/realms/platform' });
   configFile = join(dir, 'authentication-config.yaml');
-  writeFileSync(configFile, `apiVersion: apiserver.config.k8s.io/v1
-kind: AuthenticationConfiguration
-jwt:
-  - issuer:
-      url: ${idp.issuer}
-      audiences: [kubernetes]
-      certificateAuthority: |
-${idp.caPem.trim().split('\n').map((l) => `        ${l}`).join('\n')}
-    claimMappings:
-      username: { claim: preferred_username, prefix: "oidc:" }
-      groups: { claim: groups, prefix: "oidc:" }
-`);
+  writeFileSync(configFile, oneIssuerConfig(idp));
   api = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));

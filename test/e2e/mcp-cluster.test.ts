@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, startHttpsIssuer } from '../support/https-issuer.ts';
+import { type HttpsIssuer, oneIssuerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,18 +23,7 @@ let token: string;
 type ToolResult = { isError?: boolean; content: { type: string; text: string }[] };
 
 function config(audience: string): string {
-  return `apiVersion: apiserver.config.k8s.io/v1beta1
-kind: AuthenticationConfiguration
-jwt:
-  - issuer:
-      url: ${idp.issuer}
-      audiences: [${audience}]
-      certificateAuthority: |
-${idp.caPem.trim().split('\n').map((l) => `        ${l}`).join('\n')}
-    claimMappings:
-      username: { claim: email, prefix: "" }
-      groups: { claim: groups, prefix: "oidc:" }
-`;
+  return oneIssuerConfig(idp, { version: 'v1beta1', audiences: [audience], username: 'claim: email, prefix: ""' });
 }
 
 beforeAll(async () => {

@@ -80,3 +80,45 @@ export async function startHttpsIssuer(options: { alg?: string; issuer?: (base: 
     }),
   };
 }
+
+/** A PEM indented for a YAML block scalar (`certificateAuthority: |`). */
+export function indentPem(pem: string, spaces: number): string {
+  return pem.trim().split('\n').map((line) => ' '.repeat(spaces) + line).join('\n');
+}
+
+/**
+ * A one-authenticator AuthenticationConfiguration for an https loopback issuer, trusting its CA:
+ * usernames from `preferred_username` and groups from `groups`, both prefixed "oidc:" (override
+ * with `username`), and optional `claimValidationRules` lines.
+ */
+export function oneIssuerConfig(idp: HttpsIssuer, options: { version?: 'v1' | 'v1beta1'; audiences?: string[]; username?: string; rules?: string } = {}): string {
+  return `apiVersion: apiserver.config.k8s.io/${options.version ?? 'v1'}
+kind: AuthenticationConfiguration
+jwt:
+  - issuer:
+      url: ${idp.issuer}
+      audiences: [${(options.audiences ?? ['kubernetes']).join(', ')}]
+      certificateAuthority: |
+${indentPem(idp.caPem, 8)}
+${options.rules ? `    claimValidationRules:\n${options.rules}\n` : ''}    claimMappings:
+      username: { ${options.username ?? 'claim: preferred_username, prefix: "oidc:"'} }
+      groups: { claim: groups, prefix: "oidc:" }
+`;
+}
+
+/**
+ * A broker config for the diagnose page's cluster section: the cluster diagnosis uses none of its
+ * idps or policies, only its issuer (loopback issuers may fetch from loopback hosts).
+ */
+export function pageBrokerConfig(issuer: string): string {
+  return `
+issuer: ${issuer}
+signing: { alg: ES256, keys: env:SIGNING_KEYS }
+idps:
+  - { name: kc, issuer: "https://kc.example.com/realms/x", audiences: [argo-sts], jwks_uri: "https://kc.example.com/jwks" }
+targets:
+  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
+policies:
+  - { id: p, idp: kc, target: argo-prod, subject: s, namespaces: [ci], scopes: [argo:read] }
+`;
+}

@@ -10,7 +10,7 @@ import { fetchTrustingCa } from '../../functions/adapters/node-ca-fetch.ts';
 import { parseAuthenticationConfig } from '../../shared/cluster/authentication-config.ts';
 import { type ClusterDiagnosis, diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, startHttpsIssuer } from '../support/https-issuer.ts';
+import { type HttpsIssuer, indentPem, startHttpsIssuer } from '../support/https-issuer.ts';
 
 const NOW = 1_790_000_000;
 const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
@@ -31,11 +31,7 @@ afterAll(async () => {
   await Promise.all([keycloak.close(), entra.close(), mail.close()]);
 });
 
-function indent(pem: string, spaces: number): string {
-  return pem.trim().split('\n').map((line) => ' '.repeat(spaces) + line).join('\n');
-}
-
-export function clusterConfig(version: 'v1' | 'v1beta1'): string {
+function clusterConfig(version: 'v1' | 'v1beta1'): string {
   return `apiVersion: apiserver.config.k8s.io/${version}
 kind: AuthenticationConfiguration
 jwt:
@@ -44,7 +40,7 @@ jwt:
       audiences: [kubernetes, argo-sts]
       audienceMatchPolicy: MatchAny
       certificateAuthority: |
-${indent(keycloak.caPem, 8)}
+${indentPem(keycloak.caPem, 8)}
     claimValidationRules:
       - expression: "claims.exp - claims.iat <= 3600"
         message: tokens live at most an hour
@@ -66,7 +62,7 @@ ${indent(keycloak.caPem, 8)}
       discoveryURL: ${entra.discoveryUrl}
       audiences: ["${ENTRA_API}"]
       certificateAuthority: |
-${indent(entra.caPem, 8)}
+${indentPem(entra.caPem, 8)}
     claimMappings:
       username: { claim: oid, prefix: "entra:" }
       groups: { claim: groups, prefix: "entra:" }
@@ -75,7 +71,7 @@ ${indent(entra.caPem, 8)}
       url: ${mail.issuer}
       audiences: [kubernetes]
       certificateAuthority: |
-${indent(mail.caPem, 8)}
+${indentPem(mail.caPem, 8)}
     claimMappings:
       username: { claim: email, prefix: "" }
 `;
@@ -211,7 +207,7 @@ describe('the issuer, discovery and signature as the apiserver checks them', () 
 
   it('refuses when the discovery document names another issuer', async () => {
     const text = clusterConfig('v1').replace(`discoveryURL: ${entra.discoveryUrl}`, `discoveryURL: ${keycloak.discoveryUrl}`)
-      .replace(indent(entra.caPem, 8), indent(keycloak.caPem, 8));
+      .replace(indentPem(entra.caPem, 8), indentPem(keycloak.caPem, 8));
     const d = await diagnose(await entra.sign(fixtureClaims('entra-v2-access-token', NOW)), text);
     expect(check(d, 'discovery')).toMatchObject({ status: 'fail', cause: 'cluster.discovery.issuer-mismatch', actual: keycloak.issuer });
     expect(check(d, 'signature').status).toBe('skip');
