@@ -8,6 +8,8 @@ import type { Context } from 'hono';
 import { StsError, toWireError } from '../shared/errors.ts';
 import type { Broker } from '../shared/exchange.ts';
 import { diagnoseRoutes } from './routes/diagnose.ts';
+import { diagnoseClusterRoutes } from './routes/diagnose-cluster.ts';
+import type { FetchLike } from '../shared/issuer-keys.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetsRoutes } from './routes/targets.ts';
 import type { BodyChunks } from '../shared/token-request.ts';
@@ -26,6 +28,8 @@ export interface AppRuntime {
    * web Request's stream (Node: the IncomingMessage). Absent: the body is read from c.req.raw.
    */
   requestBody?(c: Context): BodyChunks | undefined;
+  /** A fetch trusting a private CA (PEM), where the runtime can (Node); the diagnose page's cluster section uses it. */
+  fetchTrustingCa?(caPem: string): FetchLike;
 }
 
 export type AppEnv = { Variables: { requestId: string; runtime: AppRuntime } };
@@ -46,6 +50,7 @@ export function createApp(runtime: AppRuntime): Hono<AppEnv> {
   app.route('/', healthRoutes);
   app.route('/', targetsRoutes);
   app.route('/', diagnoseRoutes);
+  app.route('/', diagnoseClusterRoutes);
 
   app.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404));
 

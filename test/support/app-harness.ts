@@ -4,6 +4,7 @@
  */
 import { msalEntraClientFactory } from '../../functions/adapters/entra-msal.ts';
 import { createApp } from '../../functions/app.ts';
+import { fetchTrustingCa } from '../../functions/adapters/node-ca-fetch.ts';
 import type { AuditSink } from '../../shared/audit.ts';
 import { parseConfigText } from '../../shared/config.ts';
 import { type BrokerPorts, createBroker } from '../../shared/create-broker.ts';
@@ -51,6 +52,7 @@ export async function buildHarness(configYaml: string, options: { now: number; e
   const app = createApp({
     broker: async () => broker,
     clientIp: () => '127.0.0.1',
+    fetchTrustingCa,
     logError: (message) => errors.push(message),
   });
   return {
