@@ -22,6 +22,9 @@ import type { AuthenticationConfig, ConfigProblem, JwtAuthenticator } from './au
 import { type ClusterCheckId, clusterCause, clusterHint } from './cluster-catalogue.ts';
 import { celStringList, type CompiledExpression } from './kube-cel.ts';
 
+/** The extra key under which the apiserver records a JWT's `jti` (as `JTI=<jti>`). */
+export const CREDENTIAL_ID_KEY = 'authentication.kubernetes.io/credential-id';
+
 /** go-oidc's fixed leeway on nbf; exp has none. */
 export const KUBE_NBF_LEEWAY_SECONDS = 60;
 
@@ -320,8 +323,9 @@ function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<ClusterCheck
   if (m.username.expression !== undefined) {
     const r = evalMapping(m.username.compiled, claims, 'username', failures);
     if (r.ok) {
-      if (typeof r.value === 'string') username = r.value;
-      else failures.push({ field: 'username', causeId: 'cluster.claim_mapping.expression-error', message: 'username claim expression must return a string', facts: { expected: m.username.expression, detail: 'must return a string' } });
+      if (typeof r.value !== 'string') failures.push({ field: 'username', causeId: 'cluster.claim_mapping.expression-error', message: 'username claim expression must return a string', facts: { expected: m.username.expression, detail: 'must return a string' } });
+      else if (r.value === '') failures.push({ field: 'username', causeId: 'cluster.claim_mapping.expression-error', message: 'the username expression gives "": an empty username via CEL expression is not allowed', facts: { expected: m.username.expression, detail: 'evaluates to an empty string' } });
+      else username = r.value;
     }
   } else if (m.username.claim) {
     const claim = m.username.claim;
@@ -368,6 +372,8 @@ function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<ClusterCheck
   }
 
   const extra: Record<string, string[]> = {};
+  // The apiserver (1.32+) names the credential of a token with a string jti in the user's extra.
+  if (typeof claims.jti === 'string') extra[CREDENTIAL_ID_KEY] = [`JTI=${claims.jti}`];
   for (const e of m.extra) {
     const r = evalMapping(e.compiled, claims, `extra[${e.key}]`, failures);
     if (!r.ok) continue;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AuthenticationConfigError, parseAuthenticationConfig } from '../../shared/cluster/authentication-config.ts';
+import { diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
 import { compileKubeCel } from '../../shared/cluster/kube-cel.ts';
 
 function config(jwt: string, version = 'v1'): string {
@@ -117,5 +118,13 @@ describe('CEL with Kubernetes semantics', () => {
   it('says "unsupported", not invalid, for a Kubernetes library function it lacks', () => {
     expect(compileKubeCel('url(claims.iss).getHost() == "idp.example.com"', 'claims')).toMatchObject({ ok: false, kind: 'unsupported' });
     expect(compileKubeCel('claims.sub ==', 'claims')).toMatchObject({ ok: false, kind: 'invalid' });
+  });
+
+  it('refuses an empty username from an expression, as the apiserver does', async () => {
+    const parsed = parseAuthenticationConfig(config(`${ISSUER}    claimMappings: { username: { expression: "has(claims.upn) ? claims.upn : ''" } }\n`));
+    const token = ['{"alg":"RS256"}', '{"iss":"https://idp.example.com","aud":"kubernetes","exp":2000000000}', 'sig'].map((p) => btoa(p).replace(/=+$/, '')).join('.');
+    const d = await diagnoseClusterToken({ token, config: parsed, now: 1_790_000_000_000, fetchFor: () => () => Promise.reject(new Error('offline')) });
+    expect(d.checks.find((c) => c.check === 'claim_mapping')).toMatchObject({ status: 'fail', cause: 'cluster.claim_mapping.expression-error' });
+    expect(d.checks.find((c) => c.check === 'claim_mapping')?.message).toMatch(/empty username/);
   });
 });

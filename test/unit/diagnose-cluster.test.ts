@@ -108,6 +108,11 @@ for (const version of ['v1', 'v1beta1'] as const) {
       });
     });
 
+    it('records a string jti as the credential id in extra, as the apiserver does', async () => {
+      const d = await diagnose(await keycloak.sign(kcClaims({ jti: 'a1b2c3' })), clusterConfig(version));
+      expect(d.user?.extra['authentication.kubernetes.io/credential-id']).toEqual(['JTI=a1b2c3']);
+    });
+
     it('refuses a Keycloak token whose aud is only "account" and names the audience mapper', async () => {
       const d = await diagnose(await keycloak.sign(kcClaims({ aud: 'account' })), clusterConfig(version));
       expect(d.verdict).toBe('refused');
