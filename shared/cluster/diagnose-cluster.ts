@@ -25,6 +25,8 @@ import { celStringList, type CompiledExpression } from './kube-cel.ts';
 /** The extra key under which the apiserver records a JWT's `jti` (as `JTI=<jti>`). */
 export const CREDENTIAL_ID_KEY = 'authentication.kubernetes.io/credential-id';
 
+export const AUTHENTICATED_GROUP = 'system:authenticated';
+
 /** go-oidc's fixed leeway on nbf; exp has none. */
 export const KUBE_NBF_LEEWAY_SECONDS = 60;
 
@@ -62,7 +64,7 @@ export interface ClusterDiagnosis {
   readonly verdict: 'authenticated' | 'refused';
   /** The issuer URL of the authenticator that claimed the token, or null. */
   readonly authenticator: string | null;
-  /** The user the apiserver would see; null unless authenticated. */
+  /** The user the apiserver would see (groups end with system:authenticated); null unless authenticated. */
   readonly user: KubeUser | null;
   readonly checks: readonly ClusterCheck[];
   readonly server_time: string;
@@ -132,7 +134,7 @@ export async function diagnoseClusterToken(input: ClusterDiagnosisInput): Promis
     return {
       verdict: ok ? 'authenticated' : 'refused',
       authenticator,
-      user: ok && user ? user : null,
+      user: ok && user ? authenticatedUser(user) : null,
       checks: [...configCheck, ...ordered],
       ...base,
       ...(!ok && user ? { mapped_user: user } : {}),
@@ -298,6 +300,14 @@ function checkTimes(claims: Claims, now: number, checks: Map<ClusterCheckId, Clu
     const ahead = Math.ceil(claims.nbf - now);
     checks.set('not_before', { check: 'not_before', status: iatNote ? 'warn' : 'pass', message: `${ahead > 0 ? `nbf is ${ahead} s in the future, within` : 'nbf has passed; leeway'} ${KUBE_NBF_LEEWAY_SECONDS} s${iatNote}`, seconds: ahead, leeway_seconds: KUBE_NBF_LEEWAY_SECONDS });
   }
+}
+
+/**
+ * The user a request runs as once authenticated: the apiserver adds `system:authenticated` to
+ * every authenticated user's groups (as `kubectl auth whoami` shows).
+ */
+function authenticatedUser(user: KubeUser): KubeUser {
+  return user.groups.includes(AUTHENTICATED_GROUP) ? user : { ...user, groups: [...user.groups, AUTHENTICATED_GROUP] };
 }
 
 type Failure = { field: string; causeId: string; message: string; facts: Parameters<typeof clusterHint>[1] };

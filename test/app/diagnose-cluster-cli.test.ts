@@ -82,7 +82,7 @@ describe('argo-sts diagnose --cluster', () => {
     expect(body).toMatchObject({
       verdict: 'authenticated',
       authenticator: idp.issuer,
-      user: { username: 'oidc:alice', groups: ['oidc:argo-sts:ci:argo:read'], uid: '', extra: {} },
+      user: { username: 'oidc:alice', groups: ['oidc:argo-sts:ci:argo:read', 'system:authenticated'], uid: '', extra: {} },
     });
     expect(body.checks.map((c: { check: string }) => c.check)).toEqual(['issuer', 'discovery', 'signature', 'audience', 'expiry', 'not_before', 'claim_validation', 'claim_mapping', 'user_validation']);
     for (const c of body.checks) {
@@ -130,7 +130,7 @@ describe('argo-sts diagnose --cluster', () => {
       { scope: 'argo:read', namespace: 'ci', allowed: 21, total: 21, denied: [] },
       expect.objectContaining({ scope: 'argo:submit', namespace: 'ci', allowed: 21, total: 22, denied: ['create workflows.argoproj.io in ci'] }),
     ]));
-    expect(reviews[0]!.spec).toMatchObject({ user: 'oidc:alice', groups: ['oidc:argo-sts:ci:argo:read'] });
+    expect(reviews[0]!.spec).toMatchObject({ user: 'oidc:alice', groups: ['oidc:argo-sts:ci:argo:read', 'system:authenticated'] });
 
     const create = await runCliCaptured(['diagnose', '--cluster', configFile, '-', '--kubeconfig', join(dir, 'kubeconfig'), '--verb', 'create', '--resource', 'workflows.argoproj.io', '--namespace', 'ci'], { stdin: token });
     expect(create.code).toBe(0);

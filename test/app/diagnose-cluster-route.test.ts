@@ -47,7 +47,7 @@ describe('POST /diagnose/cluster', () => {
       const direct = await diagnoseClusterToken({ token, config: parseAuthenticationConfig(authConfig()), now: NOW * 1000, fetchFor: (ca) => fetchTrustingCa(ca!) });
       expect(body).toEqual(JSON.parse(JSON.stringify(direct)));
       expect(body.verdict).toBe(aud === 'kubernetes' ? 'authenticated' : 'refused');
-      if (aud === 'kubernetes') expect(body.user).toMatchObject({ username: 'oidc:alice', groups: ['oidc:platform-engineers', 'oidc:argo-users'] });
+      if (aud === 'kubernetes') expect(body.user).toMatchObject({ username: 'oidc:alice', groups: ['oidc:platform-engineers', 'oidc:argo-users', 'system:authenticated'] });
       expect(JSON.stringify(body)).not.toContain(token);
     }
   });

@@ -70,7 +70,7 @@ describe('the cluster section of the /diagnose page in Chromium', () => {
     expect(Object.values(ok).every((s) => s === 'pass')).toBe(true);
     expect(await page.textContent('#cluster-verdict')).toContain('would authenticate');
     expect(await page.textContent('#cluster-user dd[data-field="username"]')).toBe('oidc:alice');
-    expect(await page.textContent('#cluster-user dd[data-field="groups"]')).toBe('oidc:platform-engineers, oidc:argo-users');
+    expect(await page.textContent('#cluster-user dd[data-field="groups"]')).toBe('oidc:platform-engineers, oidc:argo-users, system:authenticated');
 
     const refused = await diagnose(page, await idp.sign(fixtureClaims('keycloak-access-token', NOW, { iss: idp.issuer, aud: 'kubernetes', exp: NOW + 3600 })));
     expect(refused.claim_validation).toBe('fail');

@@ -78,7 +78,7 @@ describe('diagnose_cluster_token through the SDK client', () => {
       expect(result.content.map((c) => c.text).join('')).not.toContain(token);
     }
     const ok = JSON.parse((await callTool({ authentication_config: config('kubernetes') })).content[1]!.text);
-    expect(ok.user).toEqual({ username: 'alice@example.com', groups: ['oidc:platform-engineers', 'oidc:argo-users'], uid: '', extra: {} });
+    expect(ok.user).toEqual({ username: 'alice@example.com', groups: ['oidc:platform-engineers', 'oidc:argo-users', 'system:authenticated'], uid: '', extra: {} });
   });
 
   it('answers an error for text that is no AuthenticationConfiguration, and asks for a reason before minting', async () => {

@@ -102,7 +102,7 @@ for (const version of ['v1', 'v1beta1'] as const) {
       ]);
       expect(d.user).toEqual({
         username: 'keycloak:f2b6c1d4-3e5a-4b7c-9d8e-0a1b2c3d4e5f',
-        groups: ['keycloak:platform-engineers', 'keycloak:argo-users'],
+        groups: ['keycloak:platform-engineers', 'keycloak:argo-users', 'system:authenticated'],
         uid: '',
         extra: { 'acme.io/realm-roles': ['offline_access', 'default-roles-platform', 'argo-submitter'], 'acme.io/client': ['argo-cli'] },
       });
@@ -138,7 +138,7 @@ for (const version of ['v1', 'v1beta1'] as const) {
       const claims = fixtureClaims('entra-v2-access-token', NOW);
       const d = await diagnose(await entra.sign(claims), clusterConfig(version));
       expect(d.verdict).toBe('authenticated');
-      expect(d.user).toEqual({ username: 'entra:9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', groups: ['entra:c5e1f0a2-3b4c-4d5e-8f9a-0b1c2d3e4f5a'], uid: '9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', extra: {} });
+      expect(d.user).toEqual({ username: 'entra:9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', groups: ['entra:c5e1f0a2-3b4c-4d5e-8f9a-0b1c2d3e4f5a', 'system:authenticated'], uid: '9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', extra: {} });
       expect(check(d, 'discovery').message).toMatch(/discoveryURL/);
     });
 
@@ -236,7 +236,7 @@ describe('the issuer, discovery and signature as the apiserver checks them', () 
     const trustKeycloak = () => fetchTrustingCa(keycloak.caPem);
     const d = await diagnoseClusterToken({ token: await keycloak.sign(kcClaims()), config, now: NOW * 1000, fetchFor: trustKeycloak });
     expect(d.verdict).toBe('authenticated');
-    expect(d.user).toMatchObject({ username: `${keycloak.issuer}#f2b6c1d4-3e5a-4b7c-9d8e-0a1b2c3d4e5f`, groups: ['platform-engineers', 'argo-users'] });
+    expect(d.user).toMatchObject({ username: `${keycloak.issuer}#f2b6c1d4-3e5a-4b7c-9d8e-0a1b2c3d4e5f`, groups: ['platform-engineers', 'argo-users', 'system:authenticated'] });
     const wrongAzp = await diagnoseClusterToken({ token: await keycloak.sign(kcClaims({ azp: 'other' })), config, now: NOW * 1000, fetchFor: trustKeycloak });
     expect(check(wrongAzp, 'claim_validation')).toMatchObject({ status: 'fail', cause: 'cluster.claim_validation.required-claim' });
 
