@@ -14,8 +14,8 @@ import { dirname, resolve } from 'node:path';
 import { checkAuthorization, namespacesFromGroups, parseResource, type ResourceOperation } from '../../shared/cluster/access-review.ts';
 import { AuthenticationConfigError, type AuthenticationConfig, parseAuthenticationConfig } from '../../shared/cluster/authentication-config.ts';
 import { type ClusterCheck, type ClusterDiagnosis, diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
-import { fetchTrustingCa } from '../../functions/adapters/node-ca-fetch.ts';
 import { KubeconfigError, reviewPosterFromKubeconfig } from '../cluster/kubeconfig-client.ts';
+import { nodeFetchFor } from '../cluster/node-fetch-for.ts';
 import { type CliIo, EXIT, UsageError } from '../command.ts';
 
 export const CLUSTER_HELP = `Cluster mode: --cluster AUTHN_CONFIG [--kubeconfig FILE [--context NAME]] [--namespace NS] [--verb V --resource R]
@@ -107,8 +107,7 @@ export async function runClusterDiagnosis(flags: ClusterFlags, token: string, io
     }
   })();
   const diagnosis = await diagnoseClusterToken({
-    token, config, now: Date.now(),
-    fetchFor: (ca) => (ca ? fetchTrustingCa(ca) : (input, init) => fetch(input, init)),
+    token, config, now: Date.now(), fetchFor: nodeFetchFor,
   });
   let result: ClusterDiagnosis = diagnosis;
   if (reviewer) {

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { AUTH_CONFIG_LIMITS, AuthenticationConfigError, parseAuthenticationConfig } from '../../shared/cluster/authentication-config.ts';
 import { diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
 import { REQUEST_LIMITS } from '../../shared/token-request.ts';
-import { fetchTrustingCa } from '../../functions/adapters/node-ca-fetch.ts';
+import { nodeFetchFor } from '../cluster/node-fetch-for.ts';
 
 export interface ClusterToolPorts {
   /** The configured subject token. */
@@ -56,8 +56,7 @@ export function registerClusterTool(server: McpServer, ports: ClusterToolPorts):
         token = await ports.subjectToken();
       }
       const diagnosis = await diagnoseClusterToken({
-        token, config, now: Date.now(),
-        fetchFor: (ca) => (ca ? fetchTrustingCa(ca) : (url, init) => fetch(url, init)),
+        token, config, now: Date.now(), fetchFor: nodeFetchFor,
       });
       const user = diagnosis.user ?? diagnosis.mapped_user;
       const lines = [

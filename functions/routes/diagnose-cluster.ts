@@ -10,6 +10,7 @@
 import { Hono } from 'hono';
 import { AUTH_CONFIG_LIMITS, AuthenticationConfigError, parseAuthenticationConfig } from '../../shared/cluster/authentication-config.ts';
 import { diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
+import { followRedirects } from '../../shared/cluster/follow-redirects.ts';
 import { guardedFetch } from '../../shared/cluster/guarded-fetch.ts';
 import { StsError } from '../../shared/errors.ts';
 import type { FetchLike } from '../../shared/issuer-keys.ts';
@@ -47,9 +48,9 @@ diagnoseClusterRoutes.post('/diagnose/cluster', async (c) => {
   const allowLoopback = isLoopbackHost(new URL(broker.config.issuer).hostname);
   const plain: FetchLike = (input, init) => fetch(input, init);
   const fetchFor = (ca: string | undefined): FetchLike => {
-    if (!ca) return guardedFetch(plain, { allowLoopback });
+    if (!ca) return followRedirects(guardedFetch(plain, { allowLoopback }));
     const trusting = runtime.fetchTrustingCa?.(ca);
-    if (trusting) return guardedFetch(trusting, { allowLoopback });
+    if (trusting) return followRedirects(guardedFetch(trusting, { allowLoopback }));
     return () => Promise.reject(new TypeError('this broker cannot trust a private certificateAuthority (Workers trusts public CAs only); run argo-sts diagnose --cluster'));
   };
   const diagnosis = await diagnoseClusterToken({ token, config, now: broker.clock(), fetchFor });

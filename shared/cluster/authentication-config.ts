@@ -92,7 +92,8 @@ export class AuthenticationConfigError extends Error {
 /** Reads an AuthenticationConfiguration or a file of `--oidc-*` flags. Throws only for text that is neither. */
 export function parseAuthenticationConfig(text: string): AuthenticationConfig {
   if (text.length > AUTH_CONFIG_LIMITS.maxBytes) throw new AuthenticationConfigError(`larger than ${AUTH_CONFIG_LIMITS.maxBytes} bytes`);
-  if (/(^|\s|["'])--oidc-[a-z-]+/.test(text) && !/^\s*(apiVersion|kind|\{)/m.test(text)) return parseOidcFlags(text);
+  // Flags alone, or inside a kube-apiserver static Pod manifest's command.
+  if (/(^|\s|["'])--oidc-[a-z-]+/.test(text) && !/kind:\s*["']?AuthenticationConfiguration\b|"kind"\s*:\s*"AuthenticationConfiguration"/.test(text)) return parseOidcFlags(text);
   return parseStructured(text);
 }
 
@@ -221,6 +222,9 @@ function readAuthenticator(r: Reader, value: unknown, path: string): JwtAuthenti
 // ---------------------------------------------------------------------------------------------
 // Validation, as the apiserver's: every rule that would stop it from using the config.
 
+/** A DNS-1123 subdomain (any case: lowercase is its own rule), "/", and a non-empty HTTP path. */
+const DOMAIN_PREFIXED_PATH = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/i;
+
 function validateUrl(r: Reader, value: string, path: string, check: ConfigCheck): void {
   let url: URL;
   try {
@@ -309,7 +313,7 @@ function compileAndValidate(r: Reader, a: JwtAuthenticator, path: string): JwtAu
   const seenKeys = new Set<string>();
   const extra = m.extra.map((e, i) => {
     const p = `${path}.claimMappings.extra[${i}]`;
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\.[a-z0-9.-]+\/\S+$/i.test(e.key)) r.problem(`${p}.key`, 'must be a domain-prefixed path (such as "acme.io/foo")', 'claim_mapping');
+    if (!DOMAIN_PREFIXED_PATH.test(e.key)) r.problem(`${p}.key`, 'must be a domain-prefixed path (such as "acme.io/foo")', 'claim_mapping');
     if (e.key !== e.key.toLowerCase()) r.problem(`${p}.key`, 'must be lowercase', 'claim_mapping');
     const domain = e.key.includes('/') ? e.key.split('/')[0]! : '';
     if (/(^|\.)(kubernetes\.io|k8s\.io)$/.test(domain)) r.problem(`${p}.key`, 'k8s.io, kubernetes.io and their subdomains are reserved for Kubernetes use', 'claim_mapping');

@@ -74,6 +74,30 @@ describe('AuthenticationConfiguration validation (the apiserver would not start)
     ]);
   });
 
+  it('accepts an extra key whose domain has no dot, as IsDomainPrefixedPath does', () => {
+    expect(problems(config(`${ISSUER}    claimMappings:\n      username: { claim: sub, prefix: "" }\n      extra: [{ key: "example/team", valueExpression: "claims.sub" }]\n`))).toEqual([]);
+  });
+
+  it('reads the --oidc-* flags out of a kube-apiserver static Pod manifest', () => {
+    const manifest = `apiVersion: v1
+kind: Pod
+metadata: { name: kube-apiserver, namespace: kube-system }
+spec:
+  containers:
+    - name: kube-apiserver
+      command:
+        - kube-apiserver
+        - --oidc-issuer-url=https://kc.example.com/realms/platform
+        - --oidc-client-id=kubernetes
+        - --oidc-username-claim=email
+        - "--oidc-groups-claim=groups"
+`;
+    const parsed = parseAuthenticationConfig(manifest);
+    expect(parsed).toMatchObject({ source: 'flags', problems: [] });
+    expect(parsed.jwt[0]!.claimMappings.username).toEqual({ claim: 'email', prefix: '' });
+    expect(parsed.jwt[0]!.claimMappings.groups).toEqual({ claim: 'groups', prefix: '' });
+  });
+
   it('refuses a claim validation rule that does not compile or is not boolean', () => {
     const text = config(`${ISSUER}    claimValidationRules: [{ expression: "claims.sub +" }, { expression: "claims.sub.size()" }]\n    claimMappings: { username: { claim: sub, prefix: "" } }\n`);
     const found = problems(text);
