@@ -392,12 +392,11 @@ function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<ClusterCheck
     else if (l.values.length > 0) extra[e.key] = l.values;
   }
 
-  const problems = [] as ConfigProblem[];
   if (failures.length > 0 || username === undefined) {
     const first = failures[0];
     checks.set('claim_mapping', first
       ? failWith('claim_mapping', first.causeId, failures.map((f) => f.message).join('; '), first.facts)
-      : { check: 'claim_mapping', status: 'fail', message: 'no username mapping', problems });
+      : failWith('claim_mapping', 'cluster.config.invalid', 'claimMappings.username has neither a claim nor an expression'));
     return undefined;
   }
   const user: KubeUser = { username, groups, uid, extra };
