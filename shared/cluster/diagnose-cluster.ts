@@ -143,7 +143,10 @@ export async function diagnoseClusterToken(input: ClusterDiagnosisInput): Promis
 
   const decoded = decodeJwt(input.token);
   if (!decoded) {
-    checks.set('issuer', failWith('issuer', 'cluster.issuer.not-a-jwt', 'the token is not a compact JWT, so no JWT authenticator reads it'));
+    const bearer = /^bearer\s/i.test(input.token.trim());
+    checks.set('issuer', failWith('issuer', 'cluster.issuer.not-a-jwt', bearer
+      ? 'the token starts with "Bearer ": give the bare JWT (the Authorization header adds the prefix; kubectl --token takes the token without it)'
+      : 'the token is not a compact JWT, so no JWT authenticator reads it'));
     for (const id of ORDER.slice(1)) checks.set(id, skip(id, 'no JWT to check'));
     return finish(null, undefined);
   }

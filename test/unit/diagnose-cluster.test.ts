@@ -210,6 +210,21 @@ describe('the issuer, discovery and signature as the apiserver checks them', () 
     expect(check(d, 'issuer')).toMatchObject({ status: 'fail', cause: 'cluster.issuer.trailing-slash' });
   });
 
+  it('names Keycloak\'s /auth prefix, and an api:// audience against the Entra client-id GUID', async () => {
+    const withAuthPrefix = clusterConfig('v1').replace(`url: ${keycloak.issuer}`, `url: ${keycloak.base}/auth/realms/platform`);
+    const kc = await diagnose(await keycloak.sign(kcClaims()), withAuthPrefix);
+    expect(check(kc, 'issuer')).toMatchObject({ status: 'fail', cause: 'cluster.issuer.keycloak-auth-path' });
+    const entraUri = await diagnose(await entra.sign(fixtureClaims('entra-v2-access-token', NOW, { aud: 'api://argo-sts' })), clusterConfig('v1'));
+    expect(check(entraUri, 'audience')).toMatchObject({ status: 'fail', cause: 'cluster.audience.entra-uri-vs-guid', actual: ['api://argo-sts'] });
+  });
+
+  it('says so when the token still carries its "Bearer " prefix', async () => {
+    const d = await diagnose(`Bearer ${await keycloak.sign(kcClaims())}`, clusterConfig('v1'));
+    expect(check(d, 'issuer')).toMatchObject({ status: 'fail', cause: 'cluster.issuer.not-a-jwt' });
+    expect(check(d, 'issuer').message).toMatch(/starts with "Bearer "/);
+    expect(JSON.stringify(d)).not.toContain('eyJ');
+  });
+
   it('refuses when the discovery document names another issuer', async () => {
     const text = clusterConfig('v1').replace(`discoveryURL: ${entra.discoveryUrl}`, `discoveryURL: ${keycloak.discoveryUrl}`)
       .replace(indentPem(entra.caPem, 8), indentPem(keycloak.caPem, 8));
