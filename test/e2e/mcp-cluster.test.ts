@@ -9,16 +9,24 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureClaims } from '../support/loopback-idp.ts';
+import type { NodeServer } from '../../functions/node.ts';
+import { parseConfigText } from '../../shared/config.ts';
+import { authenticationConfiguration } from '../../shared/render-cluster.ts';
+import { githubViewConfig, startInProcessBroker } from '../support/in-process-broker.ts';
+import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { type HttpsIssuer, oneIssuerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let idp: HttpsIssuer;
+let github: LoopbackIdp;
+let broker: NodeServer;
 let dir: string;
 let client: Client;
 let token: string;
+const auditLines: Record<string, any>[] = [];
 
 type ToolResult = { isError?: boolean; content: { type: string; text: string }[] };
 
@@ -29,13 +37,16 @@ function config(audience: string): string {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-mcp-cluster-'));
   idp = await startHttpsIssuer({ path: '/realms/platform' });
+  github = await startLoopbackIdp();
+  broker = await startInProcessBroker(githubViewConfig(github.issuer), auditLines);
+  await writeFile(join(dir, 'ci.jwt'), await github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer })));
   token = await idp.sign(fixtureClaims('keycloak-access-token', Math.floor(Date.now() / 1000), { iss: idp.issuer, aud: ['kubernetes', 'account'] }));
   await writeFile(join(dir, 'person.jwt'), token);
   client = new Client({ name: 'mcp-cluster-e2e', version: '1.0.0' });
   await client.connect(new StdioClientTransport({
     command: 'npx',
     // The broker is not asked for the subject token's cluster diagnosis; the flag is required all the same.
-    args: ['argo-sts', 'mcp', '--broker', 'http://127.0.0.1:9', '--token-file', join(dir, 'person.jwt')],
+    args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', join(dir, 'person.jwt')],
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH!, HOME: dir },
     stderr: 'pipe',
@@ -44,6 +55,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.close();
+  await broker?.close();
+  await github?.close();
   await idp?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -90,3 +103,31 @@ describe('diagnose_cluster_token through the SDK client', () => {
     expect(noReason.content[0]!.text).toMatch(/give a reason/);
   });
 });
+
+describe('diagnose_cluster_token with token "credential"', () => {
+  it('mints the credential (audited, with the reason) and diagnoses it against the config argo-sts renders', async () => {
+    const ci = new Client({ name: 'mcp-cluster-credential', version: '1.0.0' });
+    await ci.connect(new StdioClientTransport({
+      command: 'npx',
+      args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', join(dir, 'ci.jwt')],
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH!, HOME: dir },
+      stderr: 'pipe',
+    }));
+    try {
+      const rendered = stringify(authenticationConfiguration(parseConfigText(githubViewConfig(github.issuer)), 'kubernetes', 'v1'));
+      const reason = 'check that the cluster accepts the view credential for ci';
+      const result = (await ci.callTool({ name: 'diagnose_cluster_token', arguments: { authentication_config: rendered, token: 'credential', audience: 'argo-prod', namespace: 'ci', scopes: ['k8s:view'], reason } })) as ToolResult;
+      expect(result.isError).toBeFalsy();
+      const diagnosis = JSON.parse(result.content[1]!.text);
+      // The broker's issuer here is http on loopback: the apiserver would refuse the config itself.
+      expect(diagnosis).toMatchObject({ verdict: 'refused', authenticator: 'http://127.0.0.1/sts', config: { problems: [{ path: 'jwt[0].issuer.url', message: 'URL scheme must be https' }] } });
+      expect(diagnosis.mapped_user).toMatchObject({ username: 'argo-sts:github:repo:acme/app:ref:refs/heads/main', groups: ['argo-sts:ci:k8s:view'] });
+      expect(auditLines.find((l) => l.request_reason === reason)).toMatchObject({ decision: 'issued' });
+      expect(result.content.map((c) => c.text).join('')).not.toMatch(/eyJ[\w-]+\.eyJ/);
+    } finally {
+      await ci.close();
+    }
+  });
+});
+
