@@ -34,6 +34,19 @@ function config(audience: string): string {
   return oneIssuerConfig(idp, { version: 'v1beta1', audiences: [audience], username: 'claim: email, prefix: ""' });
 }
 
+/** `npx argo-sts mcp` against the broker with this subject token file, through the SDK's stdio client. */
+async function connectMcp(tokenFile: string): Promise<Client> {
+  const mcp = new Client({ name: 'mcp-cluster-e2e', version: '1.0.0' });
+  await mcp.connect(new StdioClientTransport({
+    command: 'npx',
+    args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', tokenFile],
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH!, HOME: dir },
+    stderr: 'pipe',
+  }));
+  return mcp;
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-mcp-cluster-'));
   idp = await startHttpsIssuer({ path: '/realms/platform' });
@@ -42,15 +55,8 @@ beforeAll(async () => {
   await writeFile(join(dir, 'ci.jwt'), await github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer })));
   token = await idp.sign(fixtureClaims('keycloak-access-token', Math.floor(Date.now() / 1000), { iss: idp.issuer, aud: ['kubernetes', 'account'] }));
   await writeFile(join(dir, 'person.jwt'), token);
-  client = new Client({ name: 'mcp-cluster-e2e', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({
-    command: 'npx',
-    // The broker is not asked for the subject token's cluster diagnosis; the flag is required all the same.
-    args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', join(dir, 'person.jwt')],
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH!, HOME: dir },
-    stderr: 'pipe',
-  }));
+  // The broker is not asked for the subject token's cluster diagnosis, only for "credential".
+  client = await connectMcp(join(dir, 'person.jwt'));
 });
 
 afterAll(async () => {
@@ -106,14 +112,7 @@ describe('diagnose_cluster_token through the SDK client', () => {
 
 describe('diagnose_cluster_token with token "credential"', () => {
   it('mints the credential (audited, with the reason) and diagnoses it against the config argo-sts renders', async () => {
-    const ci = new Client({ name: 'mcp-cluster-credential', version: '1.0.0' });
-    await ci.connect(new StdioClientTransport({
-      command: 'npx',
-      args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', join(dir, 'ci.jwt')],
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH!, HOME: dir },
-      stderr: 'pipe',
-    }));
+    const ci = await connectMcp(join(dir, 'ci.jwt'));
     try {
       const rendered = stringify(authenticationConfiguration(parseConfigText(githubViewConfig(github.issuer)), 'kubernetes', 'v1'));
       const reason = 'check that the cluster accepts the view credential for ci';
