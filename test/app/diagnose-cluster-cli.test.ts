@@ -4,7 +4,8 @@
  * loopback API server's SubjectAccessReview endpoint what the mapped user may do; and the
  * transcript that README and --help show, replayed.
  */
-import { createServer, type Server } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { CLUSTER_TRANSCRIPT } from '../../cli/commands/diagnose-cluster.ts';
 import { CLUSTER_CATALOGUE } from '../../shared/cluster/cluster-catalogue.ts';
 import { TROUBLESHOOTING_DOC } from '../../scripts/generate-troubleshooting-doc.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, oneIssuerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
+import { type HttpsIssuer, loopbackCertificate, oneIssuerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
 const REVIEWER_TOKEN = 'reviewer-test-credential';
@@ -43,11 +44,14 @@ beforeAll(async () => {
   idp = await startHttpsIssuer({ path: '/realms/platform' });
   configFile = join(dir, 'authentication-config.yaml');
   writeFileSync(configFile, oneIssuerConfig(idp));
-  api = createServer((req, res) => {
+  // Like a real API server: https with its own CA, a bearer token or a client certificate it issued.
+  const tls = await loopbackCertificate();
+  api = createServer({ key: tls.key, cert: tls.cert, ca: tls.cert, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      if (req.headers.authorization !== `Bearer ${REVIEWER_TOKEN}`) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"kind":"Status","code":401}');
+      const byCertificate = (req.socket as TLSSocket).authorized;
+      if (!byCertificate && req.headers.authorization !== `Bearer ${REVIEWER_TOKEN}`) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"kind":"Status","code":401,"message":"Unauthorized"}');
       if (req.method !== 'POST' || req.url !== '/apis/authorization.k8s.io/v1/subjectaccessreviews') return void res.writeHead(404).end();
       const review = JSON.parse(body);
       reviews.push(review);
@@ -57,13 +61,20 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-  apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  apiUrl = `https://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  const b64 = (pem: string) => Buffer.from(pem).toString('base64');
   writeFileSync(join(dir, 'kubeconfig'), `apiVersion: v1
 kind: Config
 current-context: test
-contexts: [{ name: test, context: { cluster: loopback, user: reviewer } }]
-clusters: [{ name: loopback, cluster: { server: "${apiUrl}" } }]
-users: [{ name: reviewer, user: { token: ${REVIEWER_TOKEN} } }]
+contexts:
+  - { name: test, context: { cluster: loopback, user: reviewer } }
+  - { name: admin, context: { cluster: loopback, user: admin } }
+  - { name: stranger, context: { cluster: loopback, user: stranger } }
+clusters: [{ name: loopback, cluster: { server: "${apiUrl}", certificate-authority-data: ${b64(tls.cert)} } }]
+users:
+  - { name: reviewer, user: { token: ${REVIEWER_TOKEN} } }
+  - { name: admin, user: { client-certificate-data: ${b64(tls.cert)}, client-key-data: ${b64(tls.key)} } }
+  - { name: stranger, user: { token: not-the-reviewer } }
 `);
 });
 
@@ -136,6 +147,14 @@ describe('argo-sts diagnose --cluster', () => {
     expect(create.code).toBe(0);
     expect(create.stdout).toMatch(/✗ authorization +create workflows.argoproj.io in ci: forbidden/);
     expect(create.stdout).toMatch(/hint: The cluster knows the user and says no: create workflows.argoproj.io in ci/);
+
+    const admin = await runCliCaptured(['diagnose', '--cluster', configFile, '-', '--json', '--kubeconfig', join(dir, 'kubeconfig'), '--context', 'admin'], { stdin: token });
+    expect(JSON.parse(admin.stdout).checks.at(-1)).toMatchObject({ check: 'authorization', status: 'pass' });
+
+    const stranger = await runCliCaptured(['diagnose', '--cluster', configFile, '-', '--json', '--kubeconfig', join(dir, 'kubeconfig'), '--context', 'stranger'], { stdin: token });
+    expect(stranger.code).toBe(0);
+    expect(JSON.parse(stranger.stdout).checks.at(-1)).toMatchObject({ check: 'authorization', status: 'fail', cause: 'cluster.authorization.unavailable' });
+    expect(stranger.stdout).not.toContain('not-the-reviewer');
 
     reviews.length = 0;
     const expired = await runCliCaptured(['diagnose', '--cluster', configFile, '-', '--json', '--kubeconfig', join(dir, 'kubeconfig')], { stdin: await idp.sign(claims({ iat: now() - 400, exp: now() - 100 })) });
