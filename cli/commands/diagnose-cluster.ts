@@ -127,7 +127,7 @@ export function renderClusterReport(d: ClusterDiagnosis): string {
   const lines: string[] = [];
   lines.push(d.verdict === 'authenticated'
     ? `AUTHENTICATED: kube-apiserver would accept this token (authenticator ${d.authenticator})`
-    : `REFUSED: kube-apiserver would not authenticate this token (401)${d.authenticator ? ` (authenticator ${d.authenticator})` : ''}`);
+    : `REFUSED: kube-apiserver would not authenticate this token (401${d.authenticator ? `; authenticator ${d.authenticator}` : ''})`);
   const n = d.config.authenticators;
   lines.push(`  server time ${d.server_time} · ${d.config.source === 'flags' ? '--oidc-* flags' : `${d.config.source} config`}, ${n} JWT authenticator${n === 1 ? '' : 's'}`, '');
   const width = Math.max(...d.checks.map((c) => c.check.length));

@@ -468,7 +468,7 @@ function validateUser(a: JwtAuthenticator, user: KubeUser | undefined, checks: M
 function rulesCheck(check: ClusterCheckId, rules: (RuleOutcome & { causeId?: string; detail?: string })[], noun: string): ClusterCheck {
   const clean: RuleOutcome[] = rules.map(({ rule, status, message }) => ({ rule, status, ...(message !== undefined && { message }) }));
   const bad = rules.find((r) => r.status !== 'pass');
-  if (!bad) return { check, status: 'pass', message: `${rules.length} ${noun}${rules.length === 1 ? '' : 's'} hold`, rules: clean };
+  if (!bad) return { check, status: 'pass', message: `${rules.length} ${noun}${rules.length === 1 ? ' holds' : 's hold'}`, rules: clean };
   const failing = rules.filter((r) => r.status !== 'pass');
   const message = failing.map((r) => `\`${r.rule}\`: ${r.message ?? r.status}`).join('; ');
   const isRequired = bad.causeId === 'cluster.claim_validation.required-claim';
