@@ -96,7 +96,9 @@ export function loadAuthenticationConfig(path: string): AuthenticationConfig {
 
 export async function runClusterDiagnosis(flags: ClusterFlags, token: string, io: CliIo): Promise<number> {
   if ((flags.verb === undefined) !== (flags.resource === undefined)) throw new UsageError('--verb and --resource go together');
-  if ((flags.verb !== undefined || flags.context !== undefined) && flags.kubeconfig === undefined) throw new UsageError('--verb, --resource and --context need --kubeconfig');
+  if ((flags.verb !== undefined || flags.context !== undefined || flags.namespace !== undefined) && flags.kubeconfig === undefined) {
+    throw new UsageError('--verb, --resource, --namespace and --context need --kubeconfig (they say what to ask the cluster)');
+  }
   const config = loadAuthenticationConfig(flags.cluster);
   const reviewer = flags.kubeconfig === undefined ? undefined : (() => {
     try {

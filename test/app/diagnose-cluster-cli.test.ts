@@ -122,6 +122,7 @@ describe('argo-sts diagnose --cluster', () => {
       ['--cluster', join(dir, 'pod.yaml')],
       ['--cluster', configFile, '--broker', 'http://127.0.0.1:1'],
       ['--cluster', configFile, '--verb', 'create', '--resource', 'workflows.argoproj.io'],
+      ['--cluster', configFile, '--namespace', 'ci'],
       ['--kubeconfig', join(dir, 'kubeconfig')],
     ]) {
       const run = await runCliCaptured(['diagnose', ...args, '-'], { stdin: token });
