@@ -114,7 +114,7 @@ describe('argo-sts diagnose --cluster', () => {
     expect(run.stdout).not.toContain(token);
   });
 
-  it('exits 2 on usage errors: a missing file, a file that is no configuration, broker flags, --verb without --kubeconfig', async () => {
+  it('exits 2 on usage errors: a missing file, a file that is no configuration, broker flags, --verb or --namespace without --kubeconfig', async () => {
     const token = await idp.sign(claims());
     writeFileSync(join(dir, 'pod.yaml'), 'apiVersion: v1\nkind: Pod\n');
     for (const args of [
