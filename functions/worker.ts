@@ -8,10 +8,11 @@ import { parseConfigText } from '../shared/broker/load-config.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
 import type { Broker } from '../shared/broker/broker.ts';
+import type { Config } from '../shared/config/schema.ts';
 import { msalEntraClientFactory } from './ports/entra-msal.ts';
 import { workerSecretStore } from './worker/secrets.ts';
 import { d1AuditSink } from './worker/d1-audit-sink.ts';
-import { coordinatorParts } from './worker/durable-coordinator.ts';
+import { COORDINATOR_BINDING, coordinatorParts } from './worker/durable-coordinator.ts';
 import { createApp } from './http/app.ts';
 
 export interface WorkerEnv {
@@ -29,7 +30,8 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     throw new Error('ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret');
   }
   const config = parseConfigText(source);
-  if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  const nodeOnly = nodeOnlyParts(config);
+  if (nodeOnly.length > 0) throw new Error(nodeOnly.join('; '));
   const sink = config.audit.sink;
   const openAuditSink = sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined;
   const secrets = workerSecretStore(env);
@@ -52,6 +54,21 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   broker = { ...built, ...coordinatorParts(env) };
   brokerSource = source;
   return broker;
+}
+
+/**
+ * The parts of a config only the Node runtime has, each with what Workers use instead: this runtime
+ * has no PostgreSQL adapter; its shared state is the StsCoordinator Durable Object, its audit table D1.
+ */
+export function nodeOnlyParts(config: Pick<Config, 'database' | 'audit' | 'state'>): string[] {
+  const out: string[] = [];
+  if (config.audit.sink?.startsWith('sqlite:')) out.push('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  if (config.audit.sink === 'postgres') out.push('audit.sink: postgres exists on Node only; use d1:BINDING on Workers');
+  if (config.state.store === 'postgres') {
+    out.push(`state.store: postgres exists on Node only; on Workers single-use tokens and rate limits are shared through the ${COORDINATOR_BINDING} Durable Object binding (state.store: memory)`);
+  }
+  if (config.database !== undefined) out.push('database: PostgreSQL is for Node only; remove it from a Worker\'s config');
+  return out;
 }
 
 const app = createApp({
