@@ -22,6 +22,8 @@ import { createApp } from '../http/app.ts';
 import { createPrometheusMetrics, metricsRoutes } from './prometheus.ts';
 
 import { StartupError } from '../../shared/errors.ts';
+import type { PostgresDatabase } from './postgres/database.ts';
+import type { PostgresStateStores } from './postgres/state-stores.ts';
 
 export interface NodeServer {
   readonly url: string;
@@ -43,12 +45,33 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   const env = options.env ?? process.env;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
   const sinkSpec = config.audit.sink;
-  if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH on Node']);
+  if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH or postgres on Node']);
+  const secrets = nodeSecretStore(env);
+  // One PostgreSQL pool per replica, opened (and migrated) only when the config uses it, by the
+  // first of the audit sink and the state stores to need it.
+  let database: Promise<PostgresDatabase> | undefined;
+  const openPostgres = () => (database ??= (async () => {
+    const { connectPostgres } = await import('./postgres/connect.ts');
+    return connectPostgres(await secrets.resolve(config.database!));
+  })());
+  let state: PostgresStateStores | undefined;
+  const openStateStores = config.state.store === 'postgres'
+    ? async () => {
+      const { postgresStateStores } = await import('./postgres/state-stores.ts');
+      state = postgresStateStores(await openPostgres(), { warn, clock: () => Date.now() });
+      return state;
+    }
+    : undefined;
+  const closePostgres = async () => {
+    state?.close();
+    if (database) await (await database.catch(() => undefined))?.close();
+  };
   // Loaded on demand: node:sqlite is only needed (and only warns) when the config asks for it.
   const openAuditSink = sinkSpec?.startsWith('sqlite:')
     ? async () => new (await import('./sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
-    : undefined;
-  const secrets = nodeSecretStore(env);
+    : sinkSpec === 'postgres'
+      ? async () => new (await import('./postgres/audit-sink.ts')).PostgresAuditSink(await openPostgres())
+      : undefined;
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {
@@ -59,12 +82,16 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
     warn,
     openAuditSink,
+    openStateStores,
     auditObserver: metrics,
     shareInFlight: true,
     fetchTrustingCa,
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     // node:crypto for verify/sign/hash; ARGO_STS_CRYPTO=webcrypto keeps WebCrypto (bench A/B, fallback).
     crypto: env.ARGO_STS_CRYPTO === 'webcrypto' ? undefined : nodeCryptoPort,
+  }).catch(async (err: unknown) => {
+    await closePostgres();
+    throw err;
   });
   const app = createApp({
     broker: async () => {
@@ -90,6 +117,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await broker.audit.close();
+      await closePostgres();
     },
   };
 }

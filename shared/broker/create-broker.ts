@@ -9,12 +9,18 @@ import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import type { Broker } from './broker.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
-import { RateLimiter } from '../exchange/rate-limit.ts';
-import { MemoryReplayCache } from '../exchange/replay-cache.ts';
+import { RateLimiter, type RateLimitStore } from '../exchange/rate-limit.ts';
+import { MemoryReplayCache, type ReplayCache } from '../exchange/replay-cache.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { SigningKeyRing } from '../keys/signing-key-ring.ts';
 import { buildTargetIssuers, type TargetPorts } from '../targets/build-target-issuers.ts';
 import { generateSigningKeys, loadSigningKeys, type SigningKeys } from '../keys/signing-keys.ts';
+
+/** State that replicas share (see BrokerPorts.openStateStores). */
+export interface SharedStateStores {
+  readonly replayCache: ReplayCache;
+  readonly rateLimitStore: RateLimitStore;
+}
 
 export interface BrokerPorts {
   readonly fetch: FetchLike;
@@ -37,6 +43,12 @@ export interface BrokerPorts {
    * start that fails creates no database.
    */
   readonly openAuditSink?: (() => AuditSink | Promise<AuditSink>) | undefined;
+  /**
+   * Opens the stores of single-use `jti`s and rate-limit buckets shared by every replica (Node:
+   * `state.store: postgres`); without it both live in this process's memory (`state.store: memory`).
+   * Called once keys and targets are set up, just before openAuditSink.
+   */
+  readonly openStateStores?: (() => Promise<SharedStateStores>) | undefined;
   /** Metrics about decisions and durable writes (Prometheus on Node, log fields on Workers). */
   readonly auditObserver?: AuditObserver | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
@@ -75,6 +87,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     });
   }
   const targets = await buildTargetIssuers(config, signingKeys, ports);
+  const state = await ports.openStateStores?.();
   const auditSink = await ports.openAuditSink?.();
   return {
     config,
@@ -82,8 +95,8 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     targets,
     issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
-    rateLimits: new RateLimiter(),
-    replayCache: new MemoryReplayCache(),
+    rateLimits: new RateLimiter(state?.rateLimitStore),
+    replayCache: state?.replayCache ?? new MemoryReplayCache(),
     clock: ports.clock,
     crypto: ports.crypto ?? webCryptoPort,
   };
