@@ -150,6 +150,34 @@ describe('the audit sink', () => {
   });
 });
 
+describe('a serving role that may only append to the audit table', () => {
+  it('serves an up-to-date database, and cannot change or delete an audit row', async () => {
+    const password = crypto.randomUUID();
+    await pg.psql(`CREATE ROLE argo_sts_serve LOGIN PASSWORD '${password}';
+      GRANT SELECT ON argo_sts_migrations TO argo_sts_serve;
+      GRANT INSERT ON audit_events TO argo_sts_serve;
+      GRANT SELECT, INSERT, UPDATE, DELETE ON argo_sts_spent_jtis, argo_sts_rate_buckets TO argo_sts_serve;`);
+    const url = new URL(pg.url);
+    url.username = 'argo_sts_serve';
+    url.password = password;
+    const serve = await connectPostgres(url.href);
+    try {
+      const state = postgresStateStores(serve, { warn: () => {}, clock: () => Date.now(), sweepTimer: false });
+      const now = Math.floor(Date.now() / 1000);
+      expect(await state.replayCache.firstUse(`https://issuer.test\u0000${crypto.randomUUID()}`, now + 60, now)).toBe(true);
+      expect((await state.rateLimitStore.take([{ key: `idp\u0000${crypto.randomUUID()}`, rule: { requests: 1, per: 60 } }], Date.now())).allowed).toBe(true);
+      await state.sweep(Date.now());
+      await new PostgresAuditSink(serve).record(event({ request_id: 'appended' }));
+      for (const sql of ["UPDATE audit_events SET sub = 'someone-else'", 'DELETE FROM audit_events', 'TRUNCATE audit_events']) {
+        await expect(serve.query(sql)).rejects.toMatchObject({ code: '42501' }); // insufficient_privilege
+      }
+    } finally {
+      await serve.close();
+    }
+    expect(await pg.psql("SELECT count(*) FROM audit_events WHERE request_id = 'appended'")).toBe('1\n');
+  });
+});
+
 describe('an outage of the database', () => {
   it('fails every store with 503 causes while the server is down, and serves again on the same pools once it is back', async () => {
     const sink = new PostgresAuditSink(a);

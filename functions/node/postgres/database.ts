@@ -89,7 +89,8 @@ export function openDatabase(url: string, options: OpenOptions = {}): PostgresDa
     },
   });
   const bind = (run: postgres.Sql | postgres.TransactionSql) =>
-    (text: string, params: readonly SqlValue[] = []) => withDeadline<Row[]>(run.unsafe(text, params as postgres.ParameterOrJSON<never>[]));
+    // Prepared: each connection parses and plans a statement once, and a query is one round trip.
+    (text: string, params: readonly SqlValue[] = []) => withDeadline<Row[]>(run.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }));
   return {
     query: <T extends Row>(text: string, params: readonly SqlValue[] = []) => bind(sql)(text, params) as Promise<T[]>,
     transaction: async <T>(run: (query: (sql: string, params?: readonly SqlValue[]) => Promise<Row[]>) => Promise<T>) =>

@@ -84,9 +84,12 @@ export const POSTGRES_MIGRATIONS: readonly { readonly id: number; readonly sql: 
         allowed := TRUE;
         wait_ms := 0;
         FOR i IN SELECT u.o::INTEGER FROM unnest(keys) WITH ORDINALITY AS u(k, o) ORDER BY u.k LOOP
-          INSERT INTO argo_sts_rate_buckets (key, tokens, updated_at, full_at)
-            VALUES (keys[i], capacities[i], now_ms, now_ms) ON CONFLICT (key) DO NOTHING;
           SELECT b.tokens, b.updated_at INTO held, last_ms FROM argo_sts_rate_buckets b WHERE b.key = keys[i] FOR UPDATE;
+          IF NOT FOUND THEN
+            INSERT INTO argo_sts_rate_buckets (key, tokens, updated_at, full_at)
+              VALUES (keys[i], capacities[i], now_ms, now_ms) ON CONFLICT (key) DO NOTHING;
+            SELECT b.tokens, b.updated_at INTO held, last_ms FROM argo_sts_rate_buckets b WHERE b.key = keys[i] FOR UPDATE;
+          END IF;
           have[i] := least(capacities[i], held + greatest(0, now_ms - last_ms) / ms_per_token[i]);
           stamp[i] := greatest(last_ms, now_ms);
           IF have[i] < 1 THEN
@@ -116,7 +119,10 @@ export const MIGRATIONS_TABLE =
 export async function migratePostgres(db: PostgresDatabase): Promise<number[]> {
   return db.transaction(async (query) => {
     await query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await query(MIGRATIONS_TABLE);
+    // Only a database without the table needs CREATE: an up-to-date one is served by a role that may
+    // not create (or update, or delete) anything (docs/operations.md).
+    const [present] = await query("SELECT to_regclass('argo_sts_migrations') IS NOT NULL AS present");
+    if (!present?.present) await query(MIGRATIONS_TABLE);
     const applied = new Set((await query('SELECT id FROM argo_sts_migrations')).map((row) => Number(row.id)));
     const done: number[] = [];
     for (const migration of POSTGRES_MIGRATIONS) {

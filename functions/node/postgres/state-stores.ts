@@ -13,6 +13,10 @@
  * Durability: spent jtis are logged (a crash of the server forgets none, so no replay opens); the
  * buckets table is UNLOGGED (a crash resets buckets to full: errs towards allowing).
  *
+ * The replay port's reserve/commit/release (a jti held while its credential is minted and audited)
+ * maps onto the same row: reserve = SPEND with a short expiry, commit = an UPDATE to exp + leeway,
+ * release = a DELETE of the reservation.
+ *
  * Database down: both throw ERR_UPSTREAM_UNAVAILABLE (503 temporarily_unavailable), never a
  * silent allow. Expired rows are swept by every replica every SWEEP.everyMs, in bounded batches.
  */
