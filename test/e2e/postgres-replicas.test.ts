@@ -211,10 +211,12 @@ describe('two replicas on one PostgreSQL database', () => {
       await pg.stop();
       // While it is down: 503s (bounded wait), then the server comes back on the same port.
       await until(() => s.statuses.filter((x) => x.status === 503).length >= 20, 5_000);
+      expect((await fetch(`${replicas[0]!.url}/readyz`)).status).toBe(503);
       await pg.start();
       restartedAt = Date.now();
       const after = (pid: number) => s.received.filter((r) => r.pid === pid && r.at > restartedAt).length;
       expect(await until(() => pids.every((pid) => after(pid) >= 10), LOAD.deadlineMs / 3)).toBe(true);
+      expect((await fetch(`${replicas[0]!.url}/readyz`)).status).toBe(200);
     });
     const statuses = new Set(state.statuses.map((s) => s.status));
     expect([...statuses].sort()).toEqual([200, 503]);
