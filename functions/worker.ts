@@ -1,88 +1,20 @@
 /**
- * The Workers runtime. The config comes from the ARGO_STS_CONFIG var or secret; the broker is
- * built on the first request of an isolate and kept for its life. Only resolved values are kept
- * across requests — never a pending promise, since I/O started by one request cannot be awaited
- * by another on Workers.
+ * The Workers runtime's entry point. The broker is the isolate's (worker/broker-for-env.ts: the
+ * config from the ARGO_STS_CONFIG var or secret, built on the first request).
  */
-import { parseConfigText } from '../shared/broker/load-config.ts';
-import { createBroker } from '../shared/broker/create-broker.ts';
-import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
-import type { Broker } from '../shared/broker/broker.ts';
-import type { Config } from '../shared/config/schema.ts';
-import { msalEntraClientFactory } from './ports/entra-msal.ts';
-import { workerSecretStore } from './worker/secrets.ts';
-import { d1AuditSink } from './worker/d1-audit-sink.ts';
-import { COORDINATOR_BINDING, coordinatorParts } from './worker/durable-coordinator.ts';
+import { brokerForEnv, type WorkerEnv } from './worker/broker-for-env.ts';
 import { createApp } from './http/app.ts';
 
-export interface WorkerEnv {
-  readonly ARGO_STS_CONFIG?: string;
-  readonly [binding: string]: unknown;
-}
-
-let broker: Broker | undefined;
-let brokerSource: string | undefined;
-
-async function brokerFor(env: WorkerEnv): Promise<Broker> {
-  const source = env.ARGO_STS_CONFIG;
-  if (broker && brokerSource === source) return broker;
-  if (typeof source !== 'string' || source.trim() === '') {
-    throw new Error('ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret');
-  }
-  const config = parseConfigText(source);
-  const nodeOnly = nodeOnlyParts(config);
-  if (nodeOnly.length > 0) throw new Error(nodeOnly.join('; '));
-  const sink = config.audit.sink;
-  const openAuditSink = sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined;
-  const secrets = workerSecretStore(env);
-  // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
-  const metrics = logMetrics((line) => console.log(line));
-  const built = await createBroker(config, {
-    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
-    clock: () => Date.now(),
-    resolveSecret: (ref) => secrets.resolve(ref),
-    resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
-    writeLine: (line) => console.log(line),
-    warn: (message) => console.warn(message),
-    shareInFlight: false,
-    // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
-    entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
-    openAuditSink,
-    auditObserver: metrics,
-  });
-  // Rate limits and single-use tokens go global through a Durable Object when it is bound.
-  broker = { ...built, ...coordinatorParts(env) };
-  brokerSource = source;
-  return broker;
-}
-
-/**
- * The parts of a config only the Node runtime has, each with what Workers use instead: this runtime
- * has no PostgreSQL adapter; its shared state is the StsCoordinator Durable Object, its audit table D1.
- */
-export function nodeOnlyParts(config: Pick<Config, 'database' | 'audit' | 'state'>): string[] {
-  const out: string[] = [];
-  if (config.audit.sink?.startsWith('sqlite:')) out.push('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
-  if (config.audit.sink === 'postgres') out.push('audit.sink: postgres exists on Node only; use d1:BINDING on Workers');
-  if (config.state.store === 'postgres') {
-    out.push(`state.store: postgres exists on Node only; on Workers single-use tokens and rate limits are shared through the ${COORDINATOR_BINDING} Durable Object binding (state.store: memory)`);
-  }
-  if (config.database !== undefined) out.push('database: PostgreSQL is for Node only; remove it from a Worker\'s config');
-  return out;
-}
-
-const app = createApp({
+export default createApp({
   broker: async (c) => {
-    const built = await brokerFor(c.env as WorkerEnv);
+    const broker = await brokerForEnv(c.env as WorkerEnv);
     // A due key refresh runs after the response, inside this request's waitUntil.
-    const refresh = built.signingKeys.maintain?.(Date.now());
+    const refresh = broker.signingKeys.maintain?.(Date.now());
     if (refresh) c.executionCtx.waitUntil(refresh);
-    return built;
+    return broker;
   },
   clientIp: (c) => c.req.header('cf-connecting-ip'),
   logError: (message, err) => console.error(message, err instanceof Error ? (err.stack ?? err.name) : 'unknown error'),
 });
-
-export default app;
 /** The Durable Object class behind the ARGO_STS_COORDINATOR binding (wrangler.toml). */
 export { StsCoordinator } from './worker/durable-coordinator.ts';

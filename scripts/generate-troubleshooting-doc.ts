@@ -1,13 +1,16 @@
 /**
- * Writes docs/troubleshooting.md from the check catalogue (shared/diagnose/catalogue.ts), so the
- * document says exactly what /diagnose, its page and `argo-sts diagnose` say.
+ * Writes docs/troubleshooting.md from the check catalogue (shared/diagnose/catalogue.ts) and the
+ * cluster catalogue (shared/cluster/cluster-catalogue.ts), so the document says exactly what
+ * /diagnose, its page, `argo-sts diagnose` and `argo-sts diagnose --cluster` say.
  *   npm run docs:troubleshooting            regenerate
  *   npm run docs:troubleshooting -- --check exit 1 when the committed file is stale
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CHECK_CATALOGUE, type HintFacts } from '../shared/diagnose/catalogue.ts';
+import { CHECK_CATALOGUE, type CheckEntry, type HintFacts, WIRE_CHECK_CATALOGUE } from '../shared/diagnose/catalogue.ts';
+import type { WireCheck } from '../shared/errors.ts';
 import { wireErrorFor } from '../shared/errors.ts';
+import { renderClusterTroubleshootingSection } from '../shared/cluster/cluster-catalogue.ts';
 
 /** The Markdown of docs/troubleshooting.md. */
 export function renderTroubleshootingDoc(): string {
@@ -29,8 +32,16 @@ export function renderTroubleshootingDoc(): string {
     '|---|---|',
     ...CHECK_CATALOGUE.map((entry) => `| [\`${entry.id}\`](#${entry.id}) | ${entry.verifies} |`),
     '',
+    "`/token`'s `check` can also be one of these, which are not about the token and which",
+    '`/diagnose` shows no check for (a malformed parameter is one of its `request_problems`):',
+    '',
+    '| check | what |',
+    '|---|---|',
+    ...WIRE_CHECK_CATALOGUE.map((entry) => `| [\`${entry.id}\`](#${entry.id}) | ${entry.verifies} |`),
+    '',
   ];
-  for (const entry of CHECK_CATALOGUE) {
+  const entries: readonly CheckEntry<WireCheck>[] = [...CHECK_CATALOGUE, ...WIRE_CHECK_CATALOGUE];
+  for (const entry of entries) {
     out.push(`## ${entry.id}`, '', `**${entry.title}.** ${entry.verifies}`, '');
     for (const c of entry.causes) {
       const refusal = c.codes.map((code) => `\`${wireErrorFor(code)}\` (\`${code}\`)`).join(', ');
@@ -44,10 +55,15 @@ export function renderTroubleshootingDoc(): string {
 
 const PLACEHOLDERS: HintFacts = { seconds: 95, leeway: 60, at: '<claim time>', serverTime: '<server time>' };
 
+/** The whole document: the broker's checks, then the cluster's. */
+export function troubleshootingDoc(): string {
+  return `${renderTroubleshootingDoc()}\n${renderClusterTroubleshootingSection()}`;
+}
+
 export const TROUBLESHOOTING_DOC = fileURLToPath(new URL('../docs/troubleshooting.md', import.meta.url));
 
 if (import.meta.main) {
-  const wanted = renderTroubleshootingDoc();
+  const wanted = troubleshootingDoc();
   if (process.argv.includes('--check')) {
     let current = '';
     try {

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import type { BodyChunks } from '../../shared/exchange/token-request.ts';
+import { type BodyChunks, DRAIN_MAX_BYTES } from '../../shared/exchange/token-request.ts';
 
 export function incomingBody(c: Context): BodyChunks | undefined {
   const incoming = (c.env as HttpBindings | undefined)?.incoming;
@@ -18,8 +18,20 @@ export function incomingBody(c: Context): BodyChunks | undefined {
       const { done, value } = await chunks.next();
       return done ? undefined : value;
     },
+    // Drained, up to a bound, before the refusal is answered: @hono/node-server drains for
+    // 500 ms only, then closes, and a client still uploading (8 MiB on a busy machine) loses
+    // the 400 to the reset.
     cancel: async () => {
-      await chunks.return?.();
+      try {
+        for (let drained = 0; drained <= DRAIN_MAX_BYTES;) {
+          const { done, value } = await chunks.next();
+          if (done) return;
+          drained += value.byteLength;
+        }
+        await chunks.return?.();
+      } catch {
+        // The client went away: nothing left to answer.
+      }
     },
   };
 }

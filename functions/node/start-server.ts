@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import type { Config } from '../../shared/config/schema.ts';
 import { createBroker } from '../../shared/broker/create-broker.ts';
-import { countIdpFetches } from '../../shared/broker/metrics.ts';
 import type { Broker } from '../../shared/broker/broker.ts';
 import { loadNodeConfig } from './config-source.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
@@ -47,20 +46,21 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   const sinkSpec = config.audit.sink;
   if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH or postgres on Node']);
   const secrets = nodeSecretStore(env);
-  // One PostgreSQL pool per replica, opened (and migrated) only when the config uses it, by the
-  // first of the audit sink and the state stores to need it.
+  // One PostgreSQL pool per replica when the config uses it, opened (and migrated) once, by the
+  // audit sink or, without one, right after the broker is built: in either case before serving.
+  const usesPostgres = sinkSpec === 'postgres' || config.state.store === 'postgres';
   let database: Promise<PostgresDatabase> | undefined;
   const openPostgres = () => (database ??= (async () => {
     const { connectPostgres } = await import('./postgres/connect.ts');
     return connectPostgres(await secrets.resolve(config.database!));
   })());
-  let state: PostgresStateStores | undefined;
-  const openStateStores = config.state.store === 'postgres'
-    ? async () => {
-      const { postgresStateStores } = await import('./postgres/state-stores.ts');
-      state = postgresStateStores(await openPostgres(), { warn, clock: () => Date.now() });
-      return state;
-    }
+  const pool: PostgresDatabase = {
+    query: async (sql, params) => (await openPostgres()).query(sql, params),
+    transaction: async (run) => (await openPostgres()).transaction(run),
+    close: async () => {},
+  };
+  const state: PostgresStateStores | undefined = config.state.store === 'postgres'
+    ? (await import('./postgres/state-stores.ts')).postgresStateStores(pool, { warn, clock: () => Date.now() })
     : undefined;
   const closePostgres = async () => {
     state?.close();
@@ -75,20 +75,24 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {
-    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
+    fetch: (input, init) => fetch(input, init),
     clock: () => Date.now(),
     resolveSecret: (ref) => secrets.resolve(ref),
     resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
     writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
     warn,
     openAuditSink,
-    openStateStores,
-    auditObserver: metrics,
+    metrics,
+    replayCache: state?.replayCache,
+    rateLimitStore: state?.rateLimitStore,
     shareInFlight: true,
     fetchTrustingCa,
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     // node:crypto for verify/sign/hash; ARGO_STS_CRYPTO=webcrypto keeps WebCrypto (bench A/B, fallback).
     crypto: env.ARGO_STS_CRYPTO === 'webcrypto' ? undefined : nodeCryptoPort,
+  }).then(async (built) => {
+    if (usesPostgres) await openPostgres();
+    return built;
   }).catch(async (err: unknown) => {
     await closePostgres();
     throw err;
@@ -100,6 +104,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     },
     clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
     requestBody: incomingBody,
+    fetchTrustingCa,
     logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
   });
   metrics.watchSigningKeys(() => broker.signingKeys);

@@ -2,7 +2,7 @@
  * GetSecretValue for Workers without the AWS SDK: the same call the SDK makes — AWS JSON 1.1
  * (`POST /`, `X-Amz-Target: secretsmanager.GetSecretValue`), signed with Signature Version 4 on
  * Web Crypto — in a few kilobytes instead of the SDK's ~60 KB gzipped, which would push the
- * Worker bundle past its 300 KiB budget (measured; see docs/architecture.md, "Workers bundle").
+ * Worker bundle past its budget (measured; see docs/architecture.md, "Workers bundle").
  * Node uses @aws-sdk/client-secrets-manager (aws-secrets-manager.ts) with its credential chain.
  *
  * Settings are the SDK's variable names, read by awsClientSettings: on Workers AWS_REGION,
@@ -117,7 +117,13 @@ export function awsSecretsManagerFetchReader(env: AwsEnv, fetch: FetchLike, cloc
       }
       const text = await readCapped(response, MAX_RESPONSE_BYTES, 'GetSecretValue').catch(() => '');
       if (response.status === 200) {
-        const out = JSON.parse(text) as { SecretString?: unknown; VersionId?: unknown };
+        let out: { SecretString?: unknown; VersionId?: unknown };
+        try {
+          out = JSON.parse(text) as typeof out;
+        } catch {
+          throw new SecretError(ref, `GetSecretValue (${stage}) failed: the answer is not JSON (is the endpoint Secrets Manager?)`);
+        }
+        if (typeof out !== 'object' || out === null) throw new SecretError(ref, `GetSecretValue (${stage}) failed: the answer is not a JSON object`);
         if (typeof out.SecretString !== 'string') throw new SecretError(ref, `GetSecretValue (${stage}) failed: the secret has no SecretString (binary secrets are not supported)`);
         return { value: out.SecretString, version: typeof out.VersionId === 'string' ? out.VersionId : stage };
       }

@@ -5,17 +5,26 @@
  * then remember it" cannot race — unlike KV, which is eventually consistent and misses
  * concurrent replays.
  *
- * Partitioning: one object per issuer for replays (`replay:<iss>`), one per idp for rate limits
- * (`rate:<idp>`), so one busy issuer does not queue behind another. Replay entries live in the
- * object's storage until the token's exp, and an alarm deletes expired ones. Rate-limit buckets
- * live in the object's memory: if Cloudflare evicts an idle object, its buckets start full again,
- * which only ever errs towards allowing (a bucket idle long enough to be evicted is full anyway).
+ * Partitioning (coordinatorObjectName): one object per issuer for replays (`replay:<iss>`), one
+ * per idp for the identity buckets (`rate:idp:<idp>`: an idp's per_idp and per_subject buckets,
+ * taken together in one call), and one per client address for `per_client_ip`
+ * (`rate:client:<ip>`). The client bucket is taken on every /token and /diagnose request before
+ * any token work, so one object for all addresses would put every request of every client in
+ * one queue (a Durable Object handles one event at a time); one per address spreads them, and a
+ * flood from one address queues only behind itself. Idle objects cost nothing. Replay entries
+ * live in the object's storage until the token's exp, and an alarm deletes expired ones.
+ * Rate-limit buckets live in the object's memory: if Cloudflare evicts an idle object, its
+ * buckets start full again, which only ever errs towards allowing (a bucket idle long enough to
+ * be evicted is full anyway).
+ *
+ * An object that cannot be reached (or answers an error) is an outage of the broker's state:
+ * 503 `temporarily_unavailable`, never a token and never a 500.
  *
  * Enabled when the Worker has the `ARGO_STS_COORDINATOR` Durable Object binding (wrangler.toml);
  * without it, the broker falls back to per-isolate memory (see docs/policy.md).
  */
-import type { Broker } from '../../shared/broker/broker.ts';
-import { type BucketRequest, MemoryRateLimitStore, type RateDecision, RateLimiter, type RateLimitStore } from '../../shared/exchange/rate-limit.ts';
+import { StsError } from '../../shared/errors.ts';
+import { type BucketRequest, MemoryRateLimitStore, type RateDecision, type RateLimitStore } from '../../shared/exchange/rate-limit.ts';
 import type { ReplayCache } from '../../shared/exchange/replay-cache.ts';
 
 /** The binding name in wrangler.toml. */
@@ -57,6 +66,10 @@ export class StsCoordinator {
       const { key, expiresAt, now } = body as { key: string; expiresAt: number; now: number };
       return Response.json({ first: await this.#firstUse(`jti:${key}`, expiresAt, now) });
     }
+    if (pathname === '/release') {
+      await this.#storage.delete([`jti:${(body as { key: string }).key}`]);
+      return Response.json({});
+    }
     if (pathname === '/take') {
       const { buckets, now } = body as { buckets: BucketRequest[]; now: number };
       return Response.json(await this.#buckets.take(buckets, now));
@@ -83,35 +96,59 @@ export class StsCoordinator {
 }
 
 async function call<T>(ns: NamespaceLike, name: string, path: string, body: unknown): Promise<T> {
-  const stub = ns.get(ns.idFromName(name));
-  const res = await stub.fetch(`https://argo-sts.coordinator${path}`, { method: 'POST', body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`coordinator ${path} answered ${res.status}`);
+  let res: Response;
+  try {
+    const stub = ns.get(ns.idFromName(name));
+    res = await stub.fetch(`https://argo-sts.coordinator${path}`, { method: 'POST', body: JSON.stringify(body) });
+  } catch (err) {
+    throw coordinatorUnavailable(err);
+  }
+  if (!res.ok) throw coordinatorUnavailable(new Error(`coordinator ${path} answered ${res.status}`));
   return (await res.json()) as T;
 }
 
-/** Replay cache on the coordinator: one object per issuer (keys are `<iss>\0<jti>`). */
+function coordinatorUnavailable(cause: unknown): StsError {
+  return new StsError('ERR_UPSTREAM_UNAVAILABLE', 'the broker\'s coordination state is unreachable; try again later', { cause });
+}
+
+/**
+ * The object a replay key (`<iss>\0<jti>`) or a set of buckets (rate-limit.ts keys:
+ * `subject\0<idp>\0<sub>`, `idp\0<idp>`, `client\0<ip>`) is routed to.
+ */
+export function coordinatorObjectName(kind: 'replay' | 'rate', key: string): string {
+  const parts = key.split('\u0000');
+  if (kind === 'replay') return `replay:${parts[0]}`;
+  return parts[0] === 'client' ? `rate:client:${parts[1] ?? ''}` : `rate:idp:${parts[1] ?? ''}`;
+}
+
+/** Replay cache on the coordinator: one object per issuer. */
 export function durableReplayCache(ns: NamespaceLike): ReplayCache {
   return {
     async firstUse(key, expiresAt, now) {
-      const issuer = key.split('\u0000')[0]!;
-      return (await call<{ first: boolean }>(ns, `replay:${issuer}`, '/first-use', { key, expiresAt, now })).first;
+      return (await call<{ first: boolean }>(ns, coordinatorObjectName('replay', key), '/first-use', { key, expiresAt, now })).first;
+    },
+    async release(key) {
+      await call(ns, `replay:${key.split('\u0000')[0]!}`, '/release', { key });
     },
   };
 }
 
-/** Rate-limit store on the coordinator: one object per idp (bucket keys are `<kind>\0<idp>[\0<sub>]`). */
+/**
+ * Rate-limit store on the coordinator: one object per idp for identity buckets, one per address
+ * for client buckets. A call's buckets always share an object (rate-limit.ts takes an idp's
+ * buckets together, the client bucket alone), so take-all-or-none stays one event.
+ */
 export function durableRateLimitStore(ns: NamespaceLike): RateLimitStore {
   return {
     take(buckets, now) {
-      const idp = buckets[0]?.key.split('\u0000')[1] ?? '';
-      return call<RateDecision>(ns, `rate:${idp}`, '/take', { buckets, now });
+      return call<RateDecision>(ns, coordinatorObjectName('rate', buckets[0]?.key ?? ''), '/take', { buckets, now });
     },
   };
 }
 
-/** The broker's rate limits and replay cache on the coordinator when the binding exists; {} otherwise. */
-export function coordinatorParts(env: Readonly<Record<string, unknown>>): Partial<Pick<Broker, 'rateLimits' | 'replayCache'>> {
+/** The broker's rate-limit store and replay cache on the coordinator when the binding exists; {} otherwise. */
+export function coordinatorStores(env: Readonly<Record<string, unknown>>): { rateLimitStore?: RateLimitStore; replayCache?: ReplayCache } {
   const ns = env[COORDINATOR_BINDING] as NamespaceLike | undefined;
   if (!ns || typeof ns.idFromName !== 'function') return {};
-  return { rateLimits: new RateLimiter(durableRateLimitStore(ns)), replayCache: durableReplayCache(ns) };
+  return { rateLimitStore: durableRateLimitStore(ns), replayCache: durableReplayCache(ns) };
 }

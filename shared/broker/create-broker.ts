@@ -2,7 +2,7 @@
  * Builds the broker from a parsed config and the runtime's ports, once per process (Node) or
  * isolate (Workers): keys are resolved and imported here, never per request.
  */
-import { AuditLog, type AuditObserver, type LineWriter } from '../audit/audit-log.ts';
+import { AuditLog, type LineWriter } from '../audit/audit-log.ts';
 import type { AuditSink } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
@@ -11,16 +11,11 @@ import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
 import { RateLimiter, type RateLimitStore } from '../exchange/rate-limit.ts';
 import { MemoryReplayCache, type ReplayCache } from '../exchange/replay-cache.ts';
+import { countIdpFetches, type MetricsPort } from './metrics.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { SigningKeyRing } from '../keys/signing-key-ring.ts';
 import { buildTargetIssuers, type TargetPorts } from '../targets/build-target-issuers.ts';
 import { generateSigningKeys, loadSigningKeys, type SigningKeys } from '../keys/signing-keys.ts';
-
-/** State that replicas share (see BrokerPorts.openStateStores). */
-export interface SharedStateStores {
-  readonly replayCache: ReplayCache;
-  readonly rateLimitStore: RateLimitStore;
-}
 
 export interface BrokerPorts {
   readonly fetch: FetchLike;
@@ -44,13 +39,17 @@ export interface BrokerPorts {
    */
   readonly openAuditSink?: (() => AuditSink | Promise<AuditSink>) | undefined;
   /**
-   * Opens the stores of single-use `jti`s and rate-limit buckets shared by every replica (Node:
-   * `state.store: postgres`); without it both live in this process's memory (`state.store: memory`).
-   * Called once keys and targets are set up, just before openAuditSink.
+   * Metrics (Prometheus on Node, log lines on Workers): decisions and durable writes, and every
+   * fetch of an IdP's discovery document or JWKS (only those: target calls are not counted).
    */
-  readonly openStateStores?: (() => Promise<SharedStateStores>) | undefined;
-  /** Metrics about decisions and durable writes (Prometheus on Node, log fields on Workers). */
-  readonly auditObserver?: AuditObserver | undefined;
+  readonly metrics?: MetricsPort | undefined;
+  /**
+   * Where rate-limit buckets live (default: this process's or isolate's memory). Workers: the
+   * StsCoordinator Durable Object when bound (functions/worker/durable-coordinator.ts).
+   */
+  readonly rateLimitStore?: RateLimitStore | undefined;
+  /** Where spent `jti`s of single-use idps live (default: memory), as rateLimitStore. */
+  readonly replayCache?: ReplayCache | undefined;
   /** See IssuerKeysOptions.shareInFlight: true on Node, false on Workers. */
   readonly shareInFlight: boolean;
   /** Node: a fetch that trusts a private CA (kubernetes-tokenrequest `ca`). Workers cannot. */
@@ -86,18 +85,19 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
       warn: ports.warn,
     });
   }
-  const targets = await buildTargetIssuers(config, signingKeys, ports);
-  const state = await ports.openStateStores?.();
+  const crypto = ports.crypto ?? webCryptoPort;
+  const targets = await buildTargetIssuers(config, signingKeys, { ...ports, crypto });
   const auditSink = await ports.openAuditSink?.();
+  const idpFetch = ports.metrics ? countIdpFetches(ports.fetch, ports.metrics) : ports.fetch;
   return {
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
-    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
-    rateLimits: new RateLimiter(state?.rateLimitStore),
-    replayCache: state?.replayCache ?? new MemoryReplayCache(),
+    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
+    audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
+    rateLimits: new RateLimiter(ports.rateLimitStore),
+    replayCache: ports.replayCache ?? new MemoryReplayCache(),
     clock: ports.clock,
-    crypto: ports.crypto ?? webCryptoPort,
+    crypto,
   };
 }

@@ -3,7 +3,7 @@
  * Size limits are enforced before any parsing work: the body is read with a cap, and the subject
  * and actor tokens are measured before anyone decodes them.
  */
-import { StsError } from '../errors.ts';
+import { StsError, type WireCheck } from '../errors.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../oauth.ts';
 
 const INPUT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_ACCESS_TOKEN]);
@@ -48,12 +48,21 @@ function malformed(message: string): StsError {
   return new StsError('ERR_REQUEST_MALFORMED', message);
 }
 
+/**
+ * Past the cap, the unread rest of a body is read and dropped up to this many bytes before the
+ * stream is cancelled (here for a web Request, in functions/node/read-body.ts on Node). A cancelled upload can cost the client its answer: under wrangler dev
+ * an 8 MiB body whose stream was cancelled reaches the client as a 500 "Network connection
+ * lost" instead of the 400, and a partly read body is no longer drained by anyone else. Reading
+ * costs I/O, hardly CPU, and Cloudflare's edge bounds a request body anyway.
+ */
+export const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+
 /** Reads a request body with a hard cap, refusing as soon as the cap is passed. */
 export async function readBodyCapped(request: Request, maxBytes = REQUEST_LIMITS.maxBodyBytes): Promise<string> {
-  if (!request.body) {
-    refuseDeclaredLength(request.headers.get('content-length'), maxBytes);
-    return '';
-  }
+  // A declared length over the cap is refused before the stream is touched: the runtime then
+  // discards the unread body itself.
+  refuseDeclaredLength(request.headers.get('content-length'), maxBytes);
+  if (!request.body) return '';
   const reader = request.body.getReader();
   return readChunksCapped({
     declaredLength: request.headers.get('content-length'),
@@ -61,15 +70,35 @@ export async function readBodyCapped(request: Request, maxBytes = REQUEST_LIMITS
       const { done, value } = await reader.read();
       return done ? undefined : value;
     },
-    cancel: () => reader.cancel().catch(() => {}),
+    cancel: () => drainThenCancel(reader),
   }, maxBytes);
+}
+
+async function drainThenCancel(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    for (let drained = 0; drained <= DRAIN_MAX_BYTES;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      drained += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The client went away: nothing left to answer.
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /** A body as a runtime delivers it: the declared length, then chunks until undefined. */
 export interface BodyChunks {
   readonly declaredLength: string | null | undefined;
   next(): Promise<Uint8Array | undefined>;
-  /** Stops reading (the cap was passed). */
+  /**
+   * Past the cap (declared or read): stops reading, leaving the connection able to carry the
+   * refusal. A server that closes a connection with unread upload bytes makes the client's TCP
+   * stack drop the answer it had already received (a reset), so both runtimes drain up to
+   * DRAIN_MAX_BYTES before they give up on the rest.
+   */
   cancel(): void | Promise<void>;
 }
 
@@ -81,11 +110,22 @@ function refuseDeclaredLength(declared: string | null | undefined, maxBytes: num
 
 /** readBodyCapped for any chunk source (the Node adapter reads the IncomingMessage directly). */
 export async function readChunksCapped(body: BodyChunks, maxBytes = REQUEST_LIMITS.maxBodyBytes): Promise<string> {
-  refuseDeclaredLength(body.declaredLength, maxBytes);
+  try {
+    refuseDeclaredLength(body.declaredLength, maxBytes);
+  } catch (err) {
+    await body.cancel();
+    throw err;
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const value = await body.next();
+    let value: Uint8Array | undefined;
+    try {
+      value = await body.next();
+    } catch (err) {
+      // The stream fails only when the client hangs up mid-body (ECONNRESET, "aborted"): its abort, not ours.
+      throw new StsError('ERR_CLIENT_ABORTED', 'the client closed the connection before the request body was complete', { cause: err });
+    }
     if (value === undefined) break;
     total += value.byteLength;
     if (total > maxBytes) {
@@ -174,8 +214,9 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
     throw new StsError('ERR_GRANT_TYPE_UNSUPPORTED', `grant_type must be ${GRANT_TYPE_TOKEN_EXCHANGE}`);
   }
   const subjectToken = params.subject_token;
-  if (!subjectToken) throw malformed('subject_token is required');
-  checkTokenSize('subject_token', subjectToken);
+  // The subject token's own problems are the `format` check's, as /diagnose shows them.
+  if (!subjectToken) throw new StsError('ERR_REQUEST_MALFORMED', 'subject_token is required', { check: 'format' });
+  checkTokenSize('subject_token', subjectToken, 'format');
   const subjectTokenType = params.subject_token_type;
   if (!subjectTokenType) throw malformed('subject_token_type is required');
   if (!INPUT_TOKEN_TYPES.has(subjectTokenType)) throw malformed('subject_token_type is not a supported token type');
@@ -238,10 +279,10 @@ export function parseReason(reason: string | undefined): string | undefined {
   return clean;
 }
 
-function checkTokenSize(name: string, token: string): void {
+function checkTokenSize(name: string, token: string, check?: WireCheck): void {
   // UTF-16 length is a lower bound on UTF-8 bytes; tokens are ASCII, so this is exact for them.
   if (token.length > REQUEST_LIMITS.maxTokenBytes || new TextEncoder().encode(token).byteLength > REQUEST_LIMITS.maxTokenBytes) {
-    throw new StsError('ERR_REQUEST_TOO_LARGE', `${name} exceeds ${REQUEST_LIMITS.maxTokenBytes} bytes`);
+    throw new StsError('ERR_REQUEST_TOO_LARGE', `${name} exceeds ${REQUEST_LIMITS.maxTokenBytes} bytes`, { check });
   }
 }
 

@@ -87,6 +87,15 @@ describe('the replay cache', () => {
     expect(await pg.psql('SELECT count(*) FROM argo_sts_spent_jtis WHERE expires_at <= 3000')).toBe('0\n');
   });
 
+  it('forgets a released reservation, so the token can be presented again', async () => {
+    const key = `https://issuer.test\u0000${crypto.randomUUID()}`;
+    const now = Math.floor(Date.now() / 1000);
+    expect(await stateA.replayCache.firstUse(key, now + 300, now)).toBe(true);
+    await stateA.replayCache.release(key);
+    expect(await stateB.replayCache.firstUse(key, now + 300, now)).toBe(true);
+    expect(await stateA.replayCache.firstUse(key, now + 300, now)).toBe(false);
+  });
+
   it('stores no jti or issuer in the clear', async () => {
     const jti = `visible-${crypto.randomUUID()}`;
     await stateA.replayCache.firstUse(`https://issuer.test\u0000${jti}`, 4_000_000_000, 1000);

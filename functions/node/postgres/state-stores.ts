@@ -13,9 +13,9 @@
  * Durability: spent jtis are logged (a crash of the server forgets none, so no replay opens); the
  * buckets table is UNLOGGED (a crash resets buckets to full: errs towards allowing).
  *
- * The replay port's reserve/commit/release (a jti held while its credential is minted and audited)
- * maps onto the same row: reserve = SPEND with a short expiry, commit = an UPDATE to exp + leeway,
- * release = a DELETE of the reservation.
+ * The replay port reserves a jti when its exchange passes policy and releases it when the exchange
+ * issues nothing (shared/exchange/replay-cache.ts): the reservation is the row itself (kept when a
+ * credential is issued), a release deletes it.
  *
  * Database down: both throw ERR_UPSTREAM_UNAVAILABLE (503 temporarily_unavailable), never a
  * silent allow. Expired rows are swept by every replica every SWEEP.everyMs, in bounded batches.
@@ -43,6 +43,8 @@ export function stateKey(key: string): string {
 const SPEND = `INSERT INTO argo_sts_spent_jtis AS s (key, expires_at) VALUES ($1, $2)
   ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE s.expires_at <= $3
   RETURNING 1 AS first`;
+
+const RELEASE = 'DELETE FROM argo_sts_spent_jtis WHERE key = $1';
 
 const TAKE = 'SELECT allowed, wait_ms FROM argo_sts_take_tokens($1::text[], $2::float8[], $3::float8[], $4::bigint)';
 
@@ -89,6 +91,13 @@ export function postgresStateStores(db: PostgresDatabase, options: StateStoreOpt
         throw unavailable('spending a single-use token', err);
       }
       return rows.length === 1;
+    },
+    async release(key) {
+      try {
+        await db.query(RELEASE, [stateKey(key)]);
+      } catch (err) {
+        throw unavailable('releasing a single-use token', err);
+      }
     },
   };
 
