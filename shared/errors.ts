@@ -114,7 +114,7 @@ export class StsError extends Error {
 }
 
 /** What keeps the broker from starting (Node) or from answering (Workers): stable codes for /readyz and logs. */
-export type StartupCode = 'ERR_CONFIG' | 'ERR_SECRET' | 'ERR_SIGNING_KEYS' | 'ERR_TARGET_SETUP';
+export type StartupCode = 'ERR_CONFIG' | 'ERR_SECRET' | 'ERR_SIGNING_KEYS' | 'ERR_TARGET_SETUP' | 'ERR_DATABASE';
 
 /**
  * The one base of every start-up error. Its message is for the operator (stderr), never for a

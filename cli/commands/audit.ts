@@ -1,12 +1,14 @@
 /**
- * `argo-sts audit`: reads the SQLite audit trail. Filters become one parameterized SELECT; `--sql`
- * prints the same query with its values inlined, to run against D1 with `wrangler d1 execute`.
+ * `argo-sts audit`: reads the audit trail from SQLite (`--db`) or PostgreSQL (`--database REF`, or a
+ * config whose audit.sink is postgres). Filters become one parameterized SELECT in either dialect;
+ * `--sql` prints the SQLite query with its values inlined, to run against D1 with `wrangler d1 execute`.
  */
 import { existsSync } from 'node:fs';
 import { type AuditEvent } from '../../shared/audit/audit-event.ts';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import { parseDuration } from '../../shared/config/duration.ts';
 import { loadNodeConfig } from '../../functions/node/config-source.ts';
+import { nodeSecretStore } from '../../functions/node/secrets.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 
@@ -32,40 +34,72 @@ export interface AuditQuery {
   readonly params: (string | number)[];
 }
 
+/** Which SQL the query is written in: SQLite's (and D1's) or PostgreSQL's. */
+export type AuditDialect = 'sqlite' | 'postgres';
+
 /**
- * The SELECT for a set of filters, oldest first. `sub` and `repository` take a glob (`*`, `?`)
- * when they contain one; `repository` matches GitHub's `repository` and GitLab's `project_path`.
+ * The SELECT for a set of filters, oldest first. `sub` and `repository` take a glob (`*`, `?`,
+ * `[...]`) when they contain one; `repository` matches GitHub's `repository` and GitLab's
+ * `project_path`. On PostgreSQL a glob becomes an anchored regular expression and `context` is JSONB.
  */
-export function buildAuditQuery(filters: AuditFilters): AuditQuery {
+export function buildAuditQuery(filters: AuditFilters, dialect: AuditDialect = 'sqlite'): AuditQuery {
+  const pg = dialect === 'postgres';
   const where: string[] = [];
   const params: (string | number)[] = [];
+  // `?` placeholders; PostgreSQL's are numbered, so each `?` becomes the next `$n`.
   const add = (clause: string, ...values: (string | number)[]) => {
-    where.push(clause);
-    params.push(...values);
+    where.push(pg ? clause.replace(/\?/g, () => `$${params.push(values.shift()!)}`) : clause);
+    if (!pg) params.push(...values);
   };
-  const matches = (column: string, value: string) => (/[*?[]/.test(value) ? `${column} GLOB ?` : `${column} = ?`);
-  if (filters.since) add('time >= ?', filters.since);
-  if (filters.until) add('time < ?', filters.until);
+  const isGlob = (value: string) => /[*?[]/.test(value);
+  const matches = (column: string, value: string) => (!isGlob(value) ? `${column} = ?` : pg ? `${column} ~ ?` : `${column} GLOB ?`);
+  const pattern = (value: string) => (pg && isGlob(value) ? globToRegex(value) : value);
+  const time = pg ? '?::timestamptz' : '?';
+  if (filters.since) add(`time >= ${time}`, filters.since);
+  if (filters.until) add(`time < ${time}`, filters.until);
   if (filters.sub) {
     // The stored sub is the subject token's; accept the minted form "<idp>:<sub>" too.
-    add(`(${matches('sub', filters.sub)} OR ${matches("idp || ':' || sub", filters.sub)})`, filters.sub, filters.sub);
+    add(`(${matches('sub', filters.sub)} OR ${matches("idp || ':' || sub", filters.sub)})`, pattern(filters.sub), pattern(filters.sub));
   }
   if (filters.idp) add('idp = ?', filters.idp);
   if (filters.policy) add('policy = ?', filters.policy);
   if (filters.decision) add('decision = ?', filters.decision);
   if (filters.namespace) add('namespace = ?', filters.namespace);
   if (filters.repository) {
-    const repo = filters.repository;
-    add(`(${matches("json_extract(context, '$.repository')", repo)} OR ${matches("json_extract(context, '$.project_path')", repo)})`, repo, repo);
+    const repo = pattern(filters.repository);
+    const field = (name: string) => (pg ? `(context ->> '${name}')` : `json_extract(context, '$.${name}')`);
+    add(`(${matches(field('repository'), filters.repository)} OR ${matches(field('project_path'), filters.repository)})`, repo, repo);
   }
   let sql = 'SELECT * FROM audit_events';
   if (where.length > 0) sql += ` WHERE ${where.join(' AND ')}`;
   sql += ' ORDER BY time, id';
   if (filters.limit !== undefined) {
-    sql += ' LIMIT ?';
     params.push(filters.limit);
+    sql += pg ? ` LIMIT $${params.length}` : ' LIMIT ?';
   }
   return { sql, params };
+}
+
+/** SQLite's GLOB (`*`, `?`, `[...]`, `[^...]`, case-sensitive) as an anchored PostgreSQL regular expression. */
+export function globToRegex(glob: string): string {
+  let out = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') out += '.*';
+    else if (c === '?') out += '.';
+    else if (c === '[') {
+      const negate = glob[i + 1] === '^';
+      const from = i + (negate ? 2 : 1);
+      const end = glob.indexOf(']', from + 1); // a ']' first in the class is a member, as in GLOB
+      if (end === -1) {
+        out += '\\[';
+        continue;
+      }
+      out += `[${negate ? '^' : ''}${glob.slice(from, end).replace(/[\\[\]]/g, '\\$&')}]`;
+      i = end;
+    } else out += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
+  }
+  return `${out}$`;
 }
 
 /** The query with its values as SQL literals, for `wrangler d1 execute --command`. */
@@ -139,35 +173,67 @@ export function formatCsv(events: readonly AuditEvent[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
-function defaultDatabase(io: CliIo, configPath: string | undefined): string {
+/** Where the rows are: a SQLite file, or the PostgreSQL database behind a secret reference. */
+type AuditSource = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly ref: string };
+
+function configuredSource(io: CliIo, configPath: string | undefined): AuditSource {
+  const fallback: AuditSource = { kind: 'sqlite', path: DEFAULT_AUDIT_DB };
   const env = { ...io.env };
   if (configPath) {
     env.ARGO_STS_CONFIG_FILE = configPath;
     delete env.ARGO_STS_CONFIG;
   } else if (!env.ARGO_STS_CONFIG && !env.ARGO_STS_CONFIG_FILE) {
-    return DEFAULT_AUDIT_DB;
+    return fallback;
   }
-  let sink: string | undefined;
+  let config;
   try {
-    sink = loadNodeConfig(env).audit.sink;
+    config = loadNodeConfig(env);
   } catch (err) {
     if (configPath || !(err instanceof ConfigError)) throw err;
-    return DEFAULT_AUDIT_DB;
+    return fallback;
   }
-  if (sink?.startsWith('sqlite:')) return sink.slice('sqlite:'.length);
+  const sink = config.audit.sink;
+  if (sink?.startsWith('sqlite:')) return { kind: 'sqlite', path: sink.slice('sqlite:'.length) };
+  if (sink === 'postgres' && config.database) return { kind: 'postgres', ref: config.database };
   if (sink?.startsWith('d1:')) throw new UsageError(`audit.sink is ${sink}: query D1 with \`argo-sts audit --sql ... \` and \`wrangler d1 execute\` (docs/audit.md)`);
-  return DEFAULT_AUDIT_DB;
+  return fallback;
+}
+
+async function readRows(source: AuditSource, io: CliIo, filters: AuditFilters): Promise<Row[] | undefined> {
+  if (source.kind === 'postgres') {
+    const url = await nodeSecretStore(io.env).resolve(source.ref);
+    const { readPostgresAudit } = await import('../../functions/node/postgres/read-audit.ts');
+    const query = buildAuditQuery(filters, 'postgres');
+    return readPostgresAudit(url, query.sql, query.params);
+  }
+  if (!existsSync(source.path)) {
+    io.stderr(`argo-sts audit: no audit database at ${source.path} (set --db, or audit.sink: sqlite:PATH in the config)\n`);
+    return undefined;
+  }
+  const query = buildAuditQuery(filters);
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(source.path, { readOnly: true });
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    return db.prepare(query.sql).all(...query.params) as Row[];
+  } finally {
+    db.close();
+  }
 }
 
 export const audit: Command = {
   name: 'audit',
   summary: 'query the audit trail: who got which credentials, when, and why requests were refused',
-  help: `Usage: argo-sts audit [--db PATH] [filters] [--format table|json|csv] [--sql]
+  help: `Usage: argo-sts audit [--db PATH | --database REF] [filters] [--format table|json|csv] [--sql]
 
-Reads the SQLite audit trail (one row per /token decision and /diagnose call), oldest first.
-  --db PATH          the database (default: audit.sink of --config / ARGO_STS_CONFIG(_FILE),
+Reads the audit trail (one row per /token decision and /diagnose call), oldest first, from SQLite
+or PostgreSQL.
+  --db PATH          a SQLite database (default: audit.sink of --config / ARGO_STS_CONFIG(_FILE),
                      else ${DEFAULT_AUDIT_DB})
-  --config FILE      take the database from this config's audit.sink
+  --database REF     a PostgreSQL database: a secret reference to its postgres:// URL
+                     (env:NAME, file:PATH, aws-secrets-manager:ID[#key]), as the config's database
+  --config FILE      take the database from this config's audit.sink (sqlite:PATH, or postgres
+                     and its database)
   --since WHEN       from WHEN on: a duration before now (90s, 15m, 1h, 7d) or an ISO 8601 time
   --until WHEN       before WHEN (same forms)
   --sub SUB          the subject: its sub (repo:acme/app:ref:refs/heads/main) or the minted form
@@ -184,7 +250,7 @@ Who got credentials for namespace ci in the last hour:
   argo-sts audit --namespace ci --decision issued --since 1h`,
   async run(args, io) {
     const flags = parseFlags(args, {
-      db: 'string', config: 'string', since: 'string', until: 'string', sub: 'string', idp: 'string', policy: 'string',
+      db: 'string', database: 'string', config: 'string', since: 'string', until: 'string', sub: 'string', idp: 'string', policy: 'string',
       decision: 'string', namespace: 'string', repository: 'string', limit: 'string', format: 'string', sql: 'boolean',
     });
     const format = (flags.format ?? 'table') as (typeof FORMATS)[number];
@@ -195,31 +261,24 @@ Who got credentials for namespace ci in the last hour:
       limit = Number(flags.limit);
       if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
     }
+    if (flags.db !== undefined && flags.database !== undefined) throw new UsageError('--db (SQLite) and --database (PostgreSQL) name two databases: give one');
     const now = Date.now();
-    const query = buildAuditQuery({
+    const filters: AuditFilters = {
       since: flags.since === undefined ? undefined : parseTimeBound('since', flags.since, now),
       until: flags.until === undefined ? undefined : parseTimeBound('until', flags.until, now),
       sub: flags.sub, idp: flags.idp, policy: flags.policy, decision: flags.decision, namespace: flags.namespace,
       repository: flags.repository, limit,
-    });
+    };
     if (flags.sql) {
-      io.stdout(`${inlineAuditQuery(query)};\n`);
+      io.stdout(`${inlineAuditQuery(buildAuditQuery(filters))};\n`);
       return EXIT.ok;
     }
-    const path = flags.db ?? defaultDatabase(io, flags.config);
-    if (!existsSync(path)) {
-      io.stderr(`argo-sts audit: no audit database at ${path} (set --db, or audit.sink: sqlite:PATH in the config)\n`);
-      return EXIT.failed;
-    }
-    const { DatabaseSync } = await import('node:sqlite');
-    const db = new DatabaseSync(path, { readOnly: true });
-    let events: (AuditEvent & { id: number })[];
-    try {
-      db.exec('PRAGMA busy_timeout = 5000');
-      events = (db.prepare(query.sql).all(...query.params) as Row[]).map(rowToEvent);
-    } finally {
-      db.close();
-    }
+    const source: AuditSource = flags.database !== undefined
+      ? { kind: 'postgres', ref: flags.database }
+      : flags.db !== undefined ? { kind: 'sqlite', path: flags.db } : configuredSource(io, flags.config);
+    const rows = await readRows(source, io, filters);
+    if (rows === undefined) return EXIT.failed;
+    const events = rows.map(rowToEvent);
     if (format === 'json') io.stdout(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
     else if (format === 'csv') io.stdout(formatCsv(events));
     else io.stdout(events.length === 0 ? 'no matching audit events\n' : formatTable(events));

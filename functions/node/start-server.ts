@@ -21,6 +21,8 @@ import { createApp } from '../http/app.ts';
 import { createPrometheusMetrics, metricsRoutes } from './prometheus.ts';
 
 import { StartupError } from '../../shared/errors.ts';
+import type { PostgresDatabase } from './postgres/database.ts';
+import type { PostgresStateStores } from './postgres/state-stores.ts';
 
 export interface NodeServer {
   readonly url: string;
@@ -42,12 +44,34 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   const env = options.env ?? process.env;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
   const sinkSpec = config.audit.sink;
-  if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH on Node']);
+  if (sinkSpec?.startsWith('d1:')) throw new ConfigError(['audit.sink: d1: sinks exist on Workers only; use sqlite:PATH or postgres on Node']);
+  const secrets = nodeSecretStore(env);
+  // One PostgreSQL pool per replica when the config uses it, opened (and migrated) once, by the
+  // audit sink or, without one, right after the broker is built: in either case before serving.
+  const usesPostgres = sinkSpec === 'postgres' || config.state.store === 'postgres';
+  let database: Promise<PostgresDatabase> | undefined;
+  const openPostgres = () => (database ??= (async () => {
+    const { connectPostgres } = await import('./postgres/connect.ts');
+    return connectPostgres(await secrets.resolve(config.database!));
+  })());
+  const pool: PostgresDatabase = {
+    query: async (sql, params) => (await openPostgres()).query(sql, params),
+    transaction: async (run) => (await openPostgres()).transaction(run),
+    close: async () => {},
+  };
+  const state: PostgresStateStores | undefined = config.state.store === 'postgres'
+    ? (await import('./postgres/state-stores.ts')).postgresStateStores(pool, { warn, clock: () => Date.now() })
+    : undefined;
+  const closePostgres = async () => {
+    state?.close();
+    if (database) await (await database.catch(() => undefined))?.close();
+  };
   // Loaded on demand: node:sqlite is only needed (and only warns) when the config asks for it.
   const openAuditSink = sinkSpec?.startsWith('sqlite:')
     ? async () => new (await import('./sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
-    : undefined;
-  const secrets = nodeSecretStore(env);
+    : sinkSpec === 'postgres'
+      ? async () => new (await import('./postgres/audit-sink.ts')).PostgresAuditSink(await openPostgres())
+      : undefined;
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {
@@ -59,11 +83,19 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     warn,
     openAuditSink,
     metrics,
+    replayCache: state?.replayCache,
+    rateLimitStore: state?.rateLimitStore,
     shareInFlight: true,
     fetchTrustingCa,
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     // node:crypto for verify/sign/hash; ARGO_STS_CRYPTO=webcrypto keeps WebCrypto (bench A/B, fallback).
     crypto: env.ARGO_STS_CRYPTO === 'webcrypto' ? undefined : nodeCryptoPort,
+  }).then(async (built) => {
+    if (usesPostgres) await openPostgres();
+    return built;
+  }).catch(async (err: unknown) => {
+    await closePostgres();
+    throw err;
   });
   const app = createApp({
     broker: async () => {
@@ -90,6 +122,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await broker.audit.close();
+      await closePostgres();
     },
   };
 }

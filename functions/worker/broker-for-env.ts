@@ -19,7 +19,7 @@ import type { Config } from '../../shared/config/schema.ts';
 import { StartupError, StsError } from '../../shared/errors.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
 import { d1AuditSink } from './d1-audit-sink.ts';
-import { coordinatorStores } from './durable-coordinator.ts';
+import { COORDINATOR_BINDING, coordinatorStores } from './durable-coordinator.ts';
 import { workerSecretStore } from './secrets.ts';
 
 export interface WorkerEnv {
@@ -47,8 +47,24 @@ export function loadWorkerConfig(source: string | undefined): Config {
     throw new ConfigError(['ARGO_STS_CONFIG: not set; configure the broker with a Worker var or secret']);
   }
   const config = parseConfigText(source);
-  if (config.audit.sink?.startsWith('sqlite:')) throw new ConfigError(['audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers']);
+  const nodeOnly = nodeOnlyParts(config);
+  if (nodeOnly.length > 0) throw new ConfigError(nodeOnly);
   return config;
+}
+
+/**
+ * The parts of a config only the Node runtime has, each with what Workers use instead: this runtime
+ * has no PostgreSQL adapter; its shared state is the StsCoordinator Durable Object, its audit table D1.
+ */
+export function nodeOnlyParts(config: Pick<Config, 'database' | 'audit' | 'state'>): string[] {
+  const out: string[] = [];
+  if (config.audit.sink?.startsWith('sqlite:')) out.push('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  if (config.audit.sink === 'postgres') out.push('audit.sink: postgres exists on Node only; use d1:BINDING on Workers');
+  if (config.state.store === 'postgres') {
+    out.push(`state.store: postgres exists on Node only; on Workers single-use tokens and rate limits are shared through the ${COORDINATOR_BINDING} Durable Object binding (state.store: memory)`);
+  }
+  if (config.database !== undefined) out.push('database: PostgreSQL is for Node only; remove it from a Worker\'s config');
+  return out;
 }
 
 /** The ports of the Workers runtime for this env. */

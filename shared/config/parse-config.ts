@@ -91,6 +91,9 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
     scopes.set(scope, def);
   }
 
+  if (parsed.audit.sink === 'postgres' && parsed.database === undefined) issues.push('audit.sink: postgres needs database (a secret reference to a postgres:// URL, e.g. env:ARGO_STS_DATABASE_URL)');
+  if (parsed.state.store === 'postgres' && parsed.database === undefined) issues.push('state.store: postgres needs database (a secret reference to a postgres:// URL, e.g. env:ARGO_STS_DATABASE_URL)');
+
   const idpNames = uniqueNames(parsed.idps, 'idps', issues);
   const issuers = new Set<string>();
   parsed.idps.forEach((idp, i) => {
@@ -168,7 +171,9 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
     targets: parsed.targets,
     policies,
     denyPolicies,
+    database: parsed.database,
     audit: parsed.audit,
+    state: parsed.state,
     diagnose: parsed.diagnose,
     rate_limit: parsed.rate_limit,
   };

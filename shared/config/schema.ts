@@ -232,11 +232,18 @@ export const configSchema = z.strictObject({
   idps: z.array(idpSchema).min(1),
   targets: z.array(targetSchema).min(1),
   policies: z.array(policySchema),
+  /** A secret reference to a postgres:// URL: the database of `audit.sink: postgres` and `state.store: postgres` (Node only). */
+  database: secretRef.optional(),
   audit: z.strictObject({
-    sink: z.string().regex(/^(sqlite:.+|d1:[A-Za-z_][A-Za-z0-9_]*)$/, 'must be sqlite:PATH or d1:BINDING').optional(),
+    sink: z.string().regex(/^(sqlite:.+|d1:[A-Za-z_][A-Za-z0-9_]*|postgres)$/, 'must be sqlite:PATH, d1:BINDING or postgres').optional(),
     // Personal data removed from every audit event (stdout and durable); see docs/audit.md.
     redact: z.array(z.enum(REDACTABLE_FIELDS)).optional(),
   }).default({}),
+  /**
+   * Where single-use `jti`s and rate-limit buckets live: `memory` (one process; the default) or
+   * `postgres` (the `database`, shared by every replica; Node only).
+   */
+  state: z.strictObject({ store: z.enum(['memory', 'postgres']).default('memory') }).default({ store: 'memory' }),
   diagnose: z.strictObject({ reveal: z.enum(['verified', 'full', 'basic']).default('verified') }).default({ reveal: 'verified' }),
   /** Opt-in: a bucket per client address, taken before any token work on /token and /diagnose. */
   rate_limit: z.strictObject({ per_client_ip: rateLimitRule.optional() }).optional(),
@@ -280,7 +287,10 @@ export interface Config {
   readonly policies: readonly PolicyConfig[];
   /** `effect: deny` policies, in config order; evaluated before every allow policy. */
   readonly denyPolicies: readonly DenyPolicyConfig[];
+  /** A secret reference to a postgres:// URL (Node only). */
+  readonly database?: string | undefined;
   readonly audit: ParsedConfig['audit'];
+  readonly state: ParsedConfig['state'];
   readonly diagnose: ParsedConfig['diagnose'];
   readonly rate_limit?: ParsedConfig['rate_limit'];
 }

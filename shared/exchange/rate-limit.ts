@@ -7,12 +7,13 @@
  * so a forged token cannot spend a genuine subject's or idp's budget.
  *
  * Where the buckets live is a port (`RateLimitStore`). `MemoryRateLimitStore` is exact on Node
- * (one process). On Workers it is per isolate: Cloudflare runs many isolates across locations,
- * so the effective limit is the configured one times the number of isolates serving the
- * traffic — a brake on a runaway client hitting one location, not a global quota. The global
- * store on Workers is the StsCoordinator Durable Object (functions/worker/durable-coordinator.ts),
- * used when its binding exists; the Workers Rate Limiting binding is not used, being per location
- * with only 10 s or 60 s periods.
+ * in one process; replicas share PostgreSQL (`state.store: postgres`,
+ * functions/node/postgres/state-stores.ts). On Workers it is per isolate: Cloudflare runs many
+ * isolates across locations, so the effective limit is the configured one times the number of
+ * isolates serving the traffic — a brake on a runaway client hitting one location, not a global
+ * quota. The global store on Workers is the StsCoordinator Durable Object
+ * (functions/worker/durable-coordinator.ts), used when its binding exists; the Workers Rate
+ * Limiting binding is not used, being per location with only 10 s or 60 s periods.
  */
 import type { IdpConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';

@@ -5,7 +5,8 @@
  * only an exchange that issues spends the token. While one exchange holds the reservation a
  * concurrent one is refused, so concurrent presentations still yield exactly one credential.
  *
- * The store is a port. `MemoryReplayCache` is exact on Node (one process). On Workers the
+ * The store is a port. `MemoryReplayCache` is exact on Node in one process; replicas share
+ * PostgreSQL (`state.store: postgres`, functions/node/postgres/state-stores.ts). On Workers the
  * StsCoordinator Durable Object (functions/worker/durable-coordinator.ts, one strongly
  * consistent instance per issuer) is used when its binding exists; without it the memory cache
  * is per isolate, so a replay that lands on another isolate is NOT caught. KV must not be used:

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import { parseConfig, parseConfigText } from '../../shared/broker/load-config.ts';
 import { type Config } from '../../shared/config/schema.ts';
+import { nodeOnlyParts } from '../../functions/worker/broker-for-env.ts';
 
 /** A small valid document; each test changes one thing. */
 function baseDoc(): Record<string, any> {
@@ -522,6 +523,61 @@ describe('parseConfig: cross-references and identity binding', () => {
     expect(issuesOf(withChange((doc) => {
       doc.policies[0].namespaces = ['ci', 'Prod_NS'];
     }))).toEqual(['policies[0].namespaces[1]: must be a Kubernetes namespace name']);
+  });
+});
+
+describe('parseConfig: the shared database (Node, several replicas)', () => {
+  it('keeps single-use jtis and rate limits in memory unless state.store says postgres', () => {
+    const config = parseConfig(baseDoc());
+    expect(config.state).toEqual({ store: 'memory' });
+    expect(config.database).toBeUndefined();
+  });
+
+  it('accepts database as a secret reference, with audit.sink: postgres and state.store: postgres', () => {
+    const config = parseConfigText(`${DESIGN_EXAMPLE.replace('audit: { sink: sqlite:./argo-sts-audit.db }', '')}
+database: env:ARGO_STS_DATABASE_URL
+audit: { sink: postgres }
+state: { store: postgres }
+`);
+    expect(config.database).toBe('env:ARGO_STS_DATABASE_URL');
+    expect(config.audit).toEqual({ sink: 'postgres' });
+    expect(config.state).toEqual({ store: 'postgres' });
+  });
+
+  it('refuses the postgres sink and store without a database to put them in', () => {
+    expect(issuesOf(withChange((doc) => {
+      doc.audit = { sink: 'postgres' };
+      doc.state = { store: 'postgres' };
+    }))).toEqual([
+      'audit.sink: postgres needs database (a secret reference to a postgres:// URL, e.g. env:ARGO_STS_DATABASE_URL)',
+      'state.store: postgres needs database (a secret reference to a postgres:// URL, e.g. env:ARGO_STS_DATABASE_URL)',
+    ]);
+  });
+
+  it('refuses a database written as the URL itself: it holds a password, so it is a secret reference', () => {
+    expect(issuesOf(withChange((doc) => {
+      doc.database = 'postgres://argo:hunter2@db.internal/argo_sts';
+    }))).toEqual(['database: must be a secret reference: env:NAME, file:PATH or aws-secrets-manager:ID[#key]']);
+  });
+
+  it('is refused by the Workers runtime, each part with what Workers use instead', () => {
+    const config = parseConfig(withChange((doc) => {
+      doc.database = 'env:ARGO_STS_DATABASE_URL';
+      doc.audit = { sink: 'postgres' };
+      doc.state = { store: 'postgres' };
+    }));
+    expect(nodeOnlyParts(config)).toEqual([
+      'audit.sink: postgres exists on Node only; use d1:BINDING on Workers',
+      'state.store: postgres exists on Node only; on Workers single-use tokens and rate limits are shared through the ARGO_STS_COORDINATOR Durable Object binding (state.store: memory)',
+      'database: PostgreSQL is for Node only; remove it from a Worker\'s config',
+    ]);
+    expect(nodeOnlyParts(parseConfig(baseDoc()))).toEqual([]);
+  });
+
+  it('refuses a state store it does not know', () => {
+    expect(issuesOf(withChange((doc) => {
+      doc.state = { store: 'redis' };
+    }))[0]).toMatch(/^state\.store: /);
   });
 });
 
