@@ -5,6 +5,7 @@
  * by another on Workers.
  */
 import { parseConfigText } from '../shared/broker/load-config.ts';
+import { ConfigError } from '../shared/config/parse-config.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
 import type { Broker } from '../shared/broker/broker.ts';
@@ -26,10 +27,10 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   const source = env.ARGO_STS_CONFIG;
   if (broker && brokerSource === source) return broker;
   if (typeof source !== 'string' || source.trim() === '') {
-    throw new Error('ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret');
+    throw new ConfigError(['(source): ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret']);
   }
   const config = parseConfigText(source);
-  if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
+  if (config.audit.sink?.startsWith('sqlite:')) throw new ConfigError(['audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers']);
   const sink = config.audit.sink;
   const openAuditSink = sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined;
   const secrets = workerSecretStore(env);

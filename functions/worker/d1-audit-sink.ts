@@ -10,6 +10,7 @@
  * records itself, so the loser's batch rolls back and it finds the migration applied.
  */
 import type { AuditEvent, AuditSink } from '../../shared/audit/audit-event.ts';
+import { StartupError } from '../../shared/errors.ts';
 import {
   AUDIT_INSERT, AUDIT_MIGRATION_RECORD, AUDIT_MIGRATIONS_TABLE, auditRow, pendingMigrations,
 } from '../../shared/audit/audit-schema.ts';
@@ -81,7 +82,7 @@ export class D1AuditSink implements AuditSink {
 export function d1AuditSink(env: Readonly<Record<string, unknown>>, binding: string): D1AuditSink {
   const db = env[binding];
   if (!isD1(db)) {
-    throw new Error(`audit.sink: d1:${binding} names no D1 binding; add [[d1_databases]] binding = "${binding}" to wrangler.toml`);
+    throw new StartupError('ERR_AUDIT_SINK', `audit.sink: d1:${binding} names no D1 binding; add [[d1_databases]] binding = "${binding}" to wrangler.toml`);
   }
   return new D1AuditSink(db);
 }

@@ -1,13 +1,22 @@
 /** Liveness and readiness. */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env.ts';
+import { StartupError } from '../../../shared/errors.ts';
 
 export const healthRoutes = new Hono<AppEnv>();
 
 healthRoutes.get('/healthz', (c) => c.json({ status: 'ok' }));
 
 healthRoutes.get('/readyz', async (c) => {
-  const broker = await c.get('runtime').broker(c);
+  let broker;
+  try {
+    broker = await c.get('runtime').broker(c);
+  } catch (err) {
+    // Not built (Workers builds on a request): not ready, with the start-up code; details go to the log.
+    if (!(err instanceof StartupError)) throw err;
+    c.get('runtime').logError(`not ready: ${err.code}`, err);
+    return c.json({ status: 'unavailable', error: err.code }, 503, { 'Cache-Control': 'no-store' });
+  }
   const audit = await broker.audit.healthy();
   const jwksFailures = broker.issuerKeys.failures();
   const keyHealth = broker.signingKeys.health?.();
