@@ -4,8 +4,9 @@
  * across requests — never a pending promise, since I/O started by one request cannot be awaited
  * by another on Workers.
  */
-import { parseConfigText } from '../shared/broker/load-config.ts';
-import { ConfigError } from '../shared/config/parse-config.ts';
+import { parseConfig } from '../shared/broker/load-config.ts';
+import { ConfigError, readConfigText } from '../shared/config/parse-config.ts';
+import { loopbackIssuerFor } from './worker/loopback-issuer.ts';
 import { createBroker } from '../shared/broker/create-broker.ts';
 import { countIdpFetches, logMetrics } from '../shared/broker/metrics.ts';
 import type { Broker } from '../shared/broker/broker.ts';
@@ -22,14 +23,21 @@ export interface WorkerEnv {
 
 let broker: Broker | undefined;
 let brokerSource: string | undefined;
+let configuredIssuer = '';
 
-async function brokerFor(env: WorkerEnv): Promise<Broker> {
+async function brokerFor(env: WorkerEnv, requestUrl: string): Promise<Broker> {
   const source = env.ARGO_STS_CONFIG;
-  if (broker && brokerSource === source) return broker;
   if (typeof source !== 'string' || source.trim() === '') {
     throw new ConfigError(['(source): ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret']);
   }
-  const config = parseConfigText(source);
+  // wrangler dev on another loopback port: serve the issuer where the Worker listens (the
+  // document is read again only when the config or that origin changes).
+  const issuer = broker && brokerSource === source ? loopbackIssuerFor(configuredIssuer, requestUrl) : undefined;
+  if (broker && issuer === broker.config.issuer) return broker;
+  const doc = readConfigText(source) as Record<string, unknown> | null;
+  const configured = typeof doc?.issuer === 'string' ? doc.issuer : '';
+  if (doc && configured) doc.issuer = loopbackIssuerFor(configured, requestUrl);
+  const config = parseConfig(doc);
   if (config.audit.sink?.startsWith('sqlite:')) throw new ConfigError(['audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers']);
   const sink = config.audit.sink;
   const openAuditSink = sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined;
@@ -52,12 +60,13 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
   // Rate limits and single-use tokens go global through a Durable Object when it is bound.
   broker = { ...built, ...coordinatorParts(env) };
   brokerSource = source;
+  configuredIssuer = configured;
   return broker;
 }
 
 const app = createApp({
   broker: async (c) => {
-    const built = await brokerFor(c.env as WorkerEnv);
+    const built = await brokerFor(c.env as WorkerEnv, c.req.url);
     // A due key refresh runs after the response, inside this request's waitUntil.
     const refresh = built.signingKeys.maintain?.(Date.now());
     if (refresh) c.executionCtx.waitUntil(refresh);

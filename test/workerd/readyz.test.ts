@@ -35,3 +35,25 @@ describe('a Worker without the D1 binding its audit.sink names', () => {
     expect(await res.json()).toMatchObject({ error: 'temporarily_unavailable', check: 'unavailable' });
   });
 });
+
+describe('wrangler dev on another loopback port', () => {
+  const config = (issuer: string) => JSON.stringify({ ...JSON.parse(bindings.ARGO_STS_CONFIG), issuer, audit: {} });
+
+  it('advertises the port it listens on in discovery, not the configured 8787', async () => {
+    const moved = await callAt('http://127.0.0.1:8788/.well-known/openid-configuration', { ...bindings, ARGO_STS_CONFIG: config('http://127.0.0.1:8787') });
+    expect(moved).toMatchObject({ issuer: 'http://127.0.0.1:8788', jwks_uri: 'http://127.0.0.1:8788/.well-known/jwks.json' });
+  });
+
+  it('keeps a public https issuer whatever origin a request names', async () => {
+    const body = await callAt('http://127.0.0.1:8788/.well-known/openid-configuration', { ...bindings, ARGO_STS_CONFIG: config('https://sts.workers.test') });
+    expect(body).toMatchObject({ issuer: 'https://sts.workers.test' });
+  });
+});
+
+async function callAt(url: string, workerEnv: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(url), workerEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+}
