@@ -7,7 +7,7 @@ import { createApp } from './http/app.ts';
 
 export default createApp({
   broker: async (c) => {
-    const broker = await brokerForEnv(c.env as WorkerEnv);
+    const broker = await brokerForEnv(c.env as WorkerEnv, Date.now(), c.req.url);
     // A due key refresh runs after the response, inside this request's waitUntil.
     const refresh = broker.signingKeys.maintain?.(Date.now());
     if (refresh) c.executionCtx.waitUntil(refresh);

@@ -114,7 +114,7 @@ export class StsError extends Error {
 }
 
 /** What keeps the broker from starting (Node) or from answering (Workers): stable codes for /readyz and logs. */
-export type StartupCode = 'ERR_CONFIG' | 'ERR_SECRET' | 'ERR_SIGNING_KEYS' | 'ERR_TARGET_SETUP' | 'ERR_DATABASE';
+export type StartupCode = 'ERR_CONFIG' | 'ERR_SECRET' | 'ERR_SIGNING_KEYS' | 'ERR_TARGET_SETUP' | 'ERR_DATABASE' | 'ERR_AUDIT_SINK';
 
 /**
  * The one base of every start-up error. Its message is for the operator (stderr), never for a
@@ -144,6 +144,15 @@ export interface WireError {
 /** The single mapping from an error to an RFC 6749 §5.2 response. Unknown errors become a bare 500. */
 export function toWireError(err: unknown, requestId: string): WireError {
   const headers: Record<string, string> = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+  if (err instanceof StartupError) {
+    // A broker that could not be built (Workers builds it on a request): a deployment error, not
+    // a defect. The code only; the operator's message went to the log.
+    return {
+      status: 503,
+      headers,
+      body: { error: 'temporarily_unavailable', error_description: `the broker is not ready (${err.code})`, check: 'unavailable', request_id: requestId },
+    };
+  }
   if (!(err instanceof StsError) || err.code === 'ERR_INTERNAL') {
     return {
       status: 500,

@@ -156,6 +156,8 @@ async function readToken(arg: string | undefined, tokenEnv: string | undefined, 
   return token;
 }
 
+const TIME_CHECKS: ReadonlySet<string> = new Set(['expiry', 'not_before', 'issued_at']);
+
 const MARKS: Record<DiagnosisCheck['status'], string> = { pass: '✓', fail: '✗', warn: '!', skip: '-' };
 
 /** The report for people: verdict, then one block per check with its numbers and hint. */
@@ -178,7 +180,8 @@ export function renderReport(result: Diagnosis | OfflineDiagnosis, broker: strin
     const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
     if (c.status === 'skip') continue;
     if (c.status !== 'pass' || c.expected !== undefined) {
-      if (c.actual !== undefined && c.status !== 'pass') lines.push(`${indent}presented: ${show(c.actual)}`);
+      const time = TIME_CHECKS.has(c.check) && typeof c.actual === 'number' && c.actual > 0 && c.actual < 1e11;
+      if (c.actual !== undefined && c.status !== 'pass') lines.push(`${indent}presented: ${time ? new Date((c.actual as number) * 1000).toISOString() : show(c.actual)}`);
       if (c.expected !== undefined && c.status !== 'pass') lines.push(`${indent}expected:  ${show(c.expected)}`);
     }
     if (c.status !== 'pass' && c.seconds !== undefined) lines.push(`${indent}${checkTitle(c.check).replace(/`/g, '')}: ${c.seconds} s, leeway ${c.leeway_seconds ?? 0} s`);

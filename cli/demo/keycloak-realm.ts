@@ -8,7 +8,9 @@
  * /protocol/openid-connect/token and /certs):
  * - a person signs in with the Resource Owner Password grant (Keycloak's "Direct Access Grants",
  *   registered here as a custom grant, since oidc-provider leaves it out): `sub` is the user's id;
- * - an AI agent authenticates with client credentials (its service account): `sub` is the client.
+ * - an AI agent authenticates with client credentials: as in Keycloak, the token is its service
+ *   account user's, so `sub` is that user's UUID and the client id is in `azp` and `client_id`
+ *   (policies match agents by `claims: { azp: <client id> }`, never by `subject`).
  * Development only: users and client secrets are generated per run and live in memory.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -36,6 +38,8 @@ export interface KeycloakRealm {
   signIn(username: string): Promise<string>;
   /** An agent's access token (client_credentials for its confidential client). */
   serviceAccountToken(clientId: string): Promise<string>;
+  /** The UUID of an agent client's service-account user: the `sub` of its tokens. */
+  serviceAccountSub(clientId: string): string;
   close(): Promise<void>;
 }
 
@@ -98,6 +102,7 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
     }]),
   ]);
   const usersBySub = new Map(options.users.map((u) => [u.sub, u]));
+  const serviceAccounts = new Map(options.agents.map((id) => [id, crypto.randomUUID()]));
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const signingJwk = { ...(await exportJWK(privateKey)), kid: `realm-${crypto.randomUUID().slice(0, 8)}`, alg: 'RS256', use: 'sig' };
@@ -118,7 +123,8 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
     jwks: { keys: [signingJwk] },
     features: {
       devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
+      // Keycloak's client-credentials grant is registered below: its tokens are the service account user's.
+      clientCredentials: { enabled: false },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => RESOURCE,
@@ -127,7 +133,7 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
       },
     },
     // Keycloak's protocol mappers.
-    extraTokenClaims: (_ctx: unknown, token: { accountId?: string; clientId?: string }) => {
+    extraTokenClaims: (_ctx: unknown, token: { accountId?: string; clientId?: string; client?: { clientId?: string } }) => {
       const user = token.accountId ? usersBySub.get(token.accountId) : undefined;
       if (user) {
         return {
@@ -135,7 +141,8 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
           groups: [...user.groups], realm_access: { roles: ['default-roles-platform'] },
         };
       }
-      return { typ: 'Bearer', azp: token.clientId, preferred_username: `service-account-${token.clientId}`, realm_access: { roles: ['ai-agent'] } };
+      const clientId = token.clientId ?? token.client?.clientId;
+      return { typ: 'Bearer', azp: clientId, client_id: clientId, preferred_username: `service-account-${clientId}`, realm_access: { roles: ['ai-agent'] } };
     },
     ttl: { ClientCredentials: 300, AccessToken: 300 },
     // Keycloak's endpoint paths under the realm.
@@ -152,6 +159,16 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
     const accessToken = await token.save();
     ctx.body = { access_token: accessToken, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
   }, ['username', 'password', 'scope']);
+  // Keycloak's client credentials (RFC 6749 §4.4): the token of the client's service-account user.
+  provider.registerGrantType('client_credentials', async (ctx) => {
+    const client = ctx.oidc.client as { clientId: string };
+    const accountId = serviceAccounts.get(client.clientId);
+    if (!accountId) throw new errors.InvalidGrant('no service account for this client');
+    const token = new provider.AccessToken({ accountId, client: ctx.oidc.client, grantId: crypto.randomUUID(), gty: 'client_credentials', scope: 'openid profile' });
+    token.resourceServer = resourceServer;
+    const accessToken = await token.save();
+    ctx.body = { access_token: accessToken, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
+  }, ['scope']);
   server.mount(provider.callback());
 
   async function tokenRequest(body: Record<string, string>, authorization?: string): Promise<string> {
@@ -172,6 +189,7 @@ export async function startKeycloakRealm(options: { realm: string; users: readon
       { grant_type: 'client_credentials' },
       `Basic ${btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(secrets.get(clientId) ?? '')}`)}`,
     ),
+    serviceAccountSub: (clientId) => serviceAccounts.get(clientId) ?? '',
     close: () => server.close(),
   };
 }

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { type Credential, decodeJwtClaims, diagnose, exchange, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN } from '../../client/index.ts';
+import { type Credential, decodeJwtClaims, exchange, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN } from '../../client/index.ts';
 import { type NodeServer, startNodeServer } from '../../functions/node/start-server.ts';
 import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../../test/support/loopback-idp.ts';
@@ -52,7 +52,8 @@ policies:
     scopes: [argo:read, argo:submit, argo:manage]
     delegation:
       actors:
-        - { idp: keycloak, subject: ${AGENT}, scopes: [argo:read] }
+        # a client-credentials token's sub is the service-account user's UUID: match the client by azp
+        - { idp: keycloak, claims: { azp: ${AGENT} }, scopes: [argo:read] }
 audit: { sink: "sqlite:${auditDb}" }
 `;
 }
@@ -92,6 +93,17 @@ function describeToken(p: Printer, token: string): void {
     'for how long': `${exp - iat} s (until ${new Date(exp * 1000).toISOString()})`,
     'audience / issuer': `${String(claims.aud)} / ${String(claims.iss)}`,
   });
+}
+
+/** What `argo-sts ARGS` prints on stdout (stdin as given), for the demo to show verbatim. */
+async function cliOutput(args: string[], stdin: string, home: string): Promise<string> {
+  let out = '';
+  await runCli(args, { stdout: (t) => (out += t), stderr: (t) => (out += t), stdin: async () => stdin, env: { HOME: home, PATH: process.env.PATH ?? '' } });
+  return out.trimEnd();
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((line) => `   ${line}`).join('\n');
 }
 
 function elide(token: string): string {
@@ -207,12 +219,8 @@ export async function runDemo(io: CliIo): Promise<number> {
     }
     p.line();
     p.line(`   $ argo-sts diagnose --broker ${broker.url} --audience argo-prod --scope argo:submit - < token`);
-    const diagnosis = await diagnose(client, { subjectToken: skewed, audience: 'argo-prod', scope: 'argo:submit' });
-    p.line(`   verdict: ${diagnosis.verdict}   server_time: ${diagnosis.server_time}`);
-    for (const check of diagnosis.checks) {
-      p.line(`   ${check.status.padEnd(4)}  ${check.check.padEnd(10)}  ${check.message}`);
-      if (check.status === 'fail' && check.hint) p.line(`   ${''.padEnd(16)}  hint: ${check.hint}`);
-    }
+    // What the CLI prints, run here as a person would run it.
+    p.line(indent(await cliOutput(['diagnose', '--broker', broker.url, '--audience', 'argo-prod', '--scope', 'argo:submit', '-'], skewed, dir)));
     p.line('Every check ran: only issued_at fails, so the fix is the clock, not the policy.');
 
     // 5. The audit trail
@@ -233,7 +241,11 @@ export async function runDemo(io: CliIo): Promise<number> {
     } finally {
       db.close();
     }
-    p.line('No token is stored: each row has the SHA-256 of the subject token. Query it with `argo-sts audit --db PATH`.');
+    p.line('No token is stored: each row has the SHA-256 of the subject token. The same trail through the CLI:');
+    p.line();
+    p.line(`   $ argo-sts audit --db ${auditDb} --decision denied`);
+    p.line(indent(await cliOutput(['audit', '--db', auditDb, '--decision', 'denied'], '', dir)));
+    p.line(`(${dir} and its database are deleted when the demo ends; a broker's own trail is its audit.sink.)`);
     p.line();
     p.line('Demo complete. Next: docs/clients.md (CI, kubectl, the client library), docs/agents.md (delegation, MCP).');
     return 0;

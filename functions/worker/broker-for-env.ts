@@ -12,14 +12,15 @@
  */
 import type { Broker } from '../../shared/broker/broker.ts';
 import { createBroker, type BrokerPorts } from '../../shared/broker/create-broker.ts';
-import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { parseConfig } from '../../shared/broker/load-config.ts';
 import { logMetrics } from '../../shared/broker/metrics.ts';
-import { ConfigError } from '../../shared/config/parse-config.ts';
+import { ConfigError, readConfigText } from '../../shared/config/parse-config.ts';
 import type { Config } from '../../shared/config/schema.ts';
 import { StartupError, StsError } from '../../shared/errors.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
 import { d1AuditSink } from './d1-audit-sink.ts';
 import { COORDINATOR_BINDING, coordinatorStores } from './durable-coordinator.ts';
+import { loopbackIssuerFor } from './loopback-issuer.ts';
 import { workerSecretStore } from './secrets.ts';
 
 export interface WorkerEnv {
@@ -32,6 +33,9 @@ export const RETRY_FAILED_BUILD_MS = 30_000;
 
 interface Built {
   readonly source: string | undefined;
+  /** The document's issuer, and the one served (they differ under wrangler dev on another loopback port). */
+  readonly configuredIssuer?: string;
+  readonly issuer?: string;
   readonly broker?: Broker;
   readonly failure?: StartupError;
   readonly failedAt?: number;
@@ -42,11 +46,16 @@ let current: Built | undefined;
 const logged = new Set<string>();
 
 /** The Workers side of a config: rules only this runtime has, on top of the shared load. */
-export function loadWorkerConfig(source: string | undefined): Config {
+export function loadWorkerConfig(source: string | undefined, requestUrl?: string): Config {
   if (typeof source !== 'string' || source.trim() === '') {
     throw new ConfigError(['ARGO_STS_CONFIG: not set; configure the broker with a Worker var or secret']);
   }
-  const config = parseConfigText(source);
+  const doc = readConfigText(source);
+  if (requestUrl && doc && typeof doc === 'object' && typeof (doc as { issuer?: unknown }).issuer === 'string') {
+    const withIssuer = doc as { issuer: string };
+    withIssuer.issuer = loopbackIssuerFor(withIssuer.issuer, requestUrl);
+  }
+  const config = parseConfig(doc);
   const nodeOnly = nodeOnlyParts(config);
   if (nodeOnly.length > 0) throw new ConfigError(nodeOnly);
   return config;
@@ -105,17 +114,19 @@ function logOnce(failure: StartupError): void {
  * the StartupError as its cause) while the broker cannot be built. Any other error is the
  * error boundary's (a logged 500).
  */
-export async function brokerForEnv(env: WorkerEnv, now = Date.now()): Promise<Broker> {
+export async function brokerForEnv(env: WorkerEnv, now = Date.now(), requestUrl?: string): Promise<Broker> {
   const source = env.ARGO_STS_CONFIG;
-  if (current && current.source === source) {
+  const sameOrigin = !current?.configuredIssuer || !requestUrl || loopbackIssuerFor(current.configuredIssuer, requestUrl) === current.issuer;
+  if (current && current.source === source && sameOrigin) {
     if (current.broker) return current.broker;
     const retry = !(current.failure instanceof ConfigError) && now - (current.failedAt ?? 0) >= RETRY_FAILED_BUILD_MS;
     if (!retry) throw unavailable(current.failure!);
   }
   try {
-    const config = loadWorkerConfig(source);
+    const config = loadWorkerConfig(source, requestUrl);
     const broker = await createBroker(config, workerBrokerPorts(env, config));
-    current = { source, broker };
+    const configured = (readConfigText(source!) as { issuer?: unknown }).issuer;
+    current = { source, broker, issuer: config.issuer, ...(typeof configured === 'string' && { configuredIssuer: configured }) };
     return broker;
   } catch (err) {
     if (!(err instanceof StartupError)) throw err;

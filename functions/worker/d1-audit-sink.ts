@@ -10,10 +10,10 @@
  * records itself, so the loser's batch rolls back and it finds the migration applied.
  */
 import type { AuditEvent, AuditSink } from '../../shared/audit/audit-event.ts';
+import { StartupError } from '../../shared/errors.ts';
 import {
   AUDIT_INSERT, AUDIT_MIGRATION_RECORD, AUDIT_MIGRATIONS_TABLE, auditRow, pendingMigrations,
 } from '../../shared/audit/audit-schema.ts';
-import { ConfigError } from '../../shared/config/parse-config.ts';
 
 /** The part of D1's binding (D1Database) this sink uses. */
 export interface D1Like {
@@ -82,7 +82,7 @@ export class D1AuditSink implements AuditSink {
 export function d1AuditSink(env: Readonly<Record<string, unknown>>, binding: string): D1AuditSink {
   const db = env[binding];
   if (!isD1(db)) {
-    throw new ConfigError([`audit.sink: d1:${binding} names no D1 binding; add [[d1_databases]] binding = "${binding}" to wrangler.toml`]);
+    throw new StartupError('ERR_AUDIT_SINK', `audit.sink: d1:${binding} names no D1 binding; add [[d1_databases]] binding = "${binding}" to wrangler.toml`);
   }
   return new D1AuditSink(db);
 }

@@ -63,8 +63,9 @@ export function checkConfigDocument(doc: unknown): CheckedConfig {
   if (!result.success) {
     throw new ConfigError(result.error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
       // Strict keys: one error per unknown key, each at its own path (`policies[2].bogus`), with the key it likely meant.
-      ? issue.keys.map((key) => {
-        const meant = closestKey(key, doc, issue.path);
+      ? issue.keys.map((key, i) => {
+        // Suggestions cost an edit distance per known key: a few per object are plenty.
+        const meant = i < 8 ? closestKey(key, doc, issue.path) : undefined;
         return `${formatPath([...issue.path, key])}: unknown key "${key}"${meant ? `; did you mean "${meant}"?` : ''}`;
       })
       : [`${formatPath(issue.path)}: ${describeSchemaIssue(issue, doc)}`]));

@@ -81,6 +81,7 @@ describe('remote: argo-sts diagnose --broker URL asks POST /diagnose', () => {
     expect(stdout).toMatch(/^DENY: /);
     expect(stdout).toMatch(/✗ issued_at\s+the token was issued 95 s in the future/);
     expect(stdout).toContain('95 s, leeway 60 s');
+    expect(stdout).toContain(`presented: ${new Date((NOW + 95) * 1000).toISOString()}`);
     expect(stdout).toMatch(/hint: .*NTP/);
     expect(stdout).toContain('disclosure full (diagnose.reveal: full)');
     expect(stdout).not.toContain(token);

@@ -88,6 +88,13 @@ async function submit(page: Page, token: string, fields: Record<string, string> 
   await page.waitForSelector('#checks li');
 }
 
+/** A screenshot with the token fields emptied first: no token lands in an artifact. */
+async function shot(page: Page, name: string, fullPage = false): Promise<void> {
+  await page.fill('#subject_token', '');
+  await page.fill('#actor_token', '');
+  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage });
+}
+
 async function statuses(page: Page): Promise<Record<string, string>> {
   return page.$$eval('#checks li', (items) => Object.fromEntries(items.map((li) => [li.getAttribute('data-check'), li.getAttribute('data-status')])));
 }
@@ -115,7 +122,7 @@ describe('the /diagnose page in Chromium', () => {
     expect(await page.textContent('#token')).not.toMatch(/\b1790\d{6}\b/);
     expect(await row.locator('.hint code').count()).toBeGreaterThan(0);
     expect(await page.textContent('#meta')).toContain(new Date(NOW * 1000).toISOString());
-    await page.screenshot({ path: `${ARTIFACTS}diagnose-issued-at.png`, fullPage: true });
+    await shot(page, 'diagnose-issued-at', true);
 
     // The token went only to this broker, in a POST body, never in a URL.
     expect(requests.every((r) => r.url.startsWith(base))).toBe(true);
@@ -139,7 +146,7 @@ describe('the /diagnose page in Chromium', () => {
     expect(await page.locator('#checks li[data-check="target"] .note').textContent()).toContain('--auth-mode=client');
     // The configured disclosure mode, beside what this answer disclosed.
     expect(await page.textContent('#meta')).toContain('diagnose.reveal: full');
-    await page.screenshot({ path: `${ARTIFACTS}diagnose-issue.png`, fullPage: true });
+    await shot(page, 'diagnose-issue', true);
     await page.close();
   });
 
@@ -152,7 +159,7 @@ describe('the /diagnose page in Chromium', () => {
     expect(cells).toEqual(['subject', 'repo:acme/app:ref:refs/heads/main', 'repo:acme/app:ref:refs/heads/dev']);
     await row.locator('details summary').click();
     expect(await row.locator('details').textContent()).toContain('ci-main does not match the identity');
-    await page.screenshot({ path: `${ARTIFACTS}diagnose-policy.png`, fullPage: true });
+    await shot(page, 'diagnose-policy', true);
     await page.close();
   });
 
@@ -186,8 +193,8 @@ describe('the /diagnose page in Chromium', () => {
     expect(widths.scroll).toBeLessThanOrEqual(widths.client);
     const overflowing = await page.$$eval('#checks li, #form label, table', (nodes) => nodes.filter((n) => n.getBoundingClientRect().right > window.innerWidth + 0.5).length);
     expect(overflowing).toBe(0);
-    await page.screenshot({ path: `${ARTIFACTS}diagnose-phone.png`, fullPage: true });
-    await page.screenshot({ path: `${ARTIFACTS}diagnose-phone-top.png` });
+    await shot(page, 'diagnose-phone', true);
+    await shot(page, 'diagnose-phone-top');
     await page.locator('#checks li[data-check="issued_at"]').screenshot({ path: `${ARTIFACTS}diagnose-phone-issued-at.png` });
     await page.locator('#checks li[data-check="policy"]').screenshot({ path: `${ARTIFACTS}diagnose-phone-policy.png` });
     await page.close();

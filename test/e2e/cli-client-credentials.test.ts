@@ -44,7 +44,8 @@ policies:
     scopes: [argo:read, argo:submit]
     delegation:
       actors:
-        - { idp: keycloak, subject: triage-agent, scopes: [argo:read] }
+        # Keycloak's client-credentials token: sub is the service-account user's UUID, the client id is azp
+        - { idp: keycloak, claims: { azp: triage-agent }, scopes: [argo:read] }
 `, auditLines);
   personFile = join(dir, 'alice.jwt');
   await writeFile(personFile, await realm.signIn('alice'));
@@ -70,8 +71,8 @@ describe('argo-sts exchange with the agent\'s client credentials', () => {
     ], { AGENT_SECRET: realm.clientSecret('triage-agent') });
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(decodeJwtClaims(stdout.trim())).toMatchObject({ sub: `keycloak:${ALICE.sub}`, act: { sub: 'keycloak:triage-agent' }, scope: 'argo:read' });
-    expect(auditLines.at(-1)).toMatchObject({ decision: 'issued', actor: 'keycloak:triage-agent', request_reason: 'triage failed runs for alice' });
+    expect(decodeJwtClaims(stdout.trim())).toMatchObject({ sub: `keycloak:${ALICE.sub}`, act: { sub: `keycloak:${realm.serviceAccountSub('triage-agent')}` }, scope: 'argo:read' });
+    expect(auditLines.at(-1)).toMatchObject({ decision: 'issued', actor: `keycloak:${realm.serviceAccountSub('triage-agent')}`, request_reason: 'triage failed runs for alice' });
   });
 
   it('says the realm refused the client credentials, without echoing the secret, and exits 1', async () => {
@@ -107,7 +108,7 @@ describe('argo-sts mcp with the agent\'s client credentials', () => {
       for (const reason of ['first look at the failed runs', 'second look after the fix']) {
         const result = (await client.callTool({ name: 'request_argo_credentials', arguments: { audience: 'argo-dev', namespace: 'dev', scopes: ['argo:read'], reason } })) as { isError?: boolean; content: { text: string }[] };
         expect(result.isError).toBeFalsy();
-        expect(decodeJwtClaims(JSON.parse(result.content[0]!.text).access_token)).toMatchObject({ act: { sub: 'keycloak:triage-agent' } });
+        expect(decodeJwtClaims(JSON.parse(result.content[0]!.text).access_token)).toMatchObject({ act: { sub: `keycloak:${realm.serviceAccountSub('triage-agent')}` } });
         expect(auditLines.at(-1)).toMatchObject({ decision: 'issued', request_reason: reason });
       }
     } finally {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliCaptured } from '../support/run-cli.ts';
-import { spawnServerToExit } from '../support/spawn-server.ts';
+import { groupAlive, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
 
 const CONFIG = `
 issuer: https://sts.example.com
@@ -45,5 +45,24 @@ describe('server start-up', () => {
     expect(npm.code).toBe(2);
     expect(npm.stderr).toEqual([serve.stderr.trim()]);
     expect(readdirSync(dir)).toEqual(['config.yaml']);
+  });
+});
+
+describe('npm start under a supervisor', () => {
+  it('stops the server when SIGTERM reaches npm alone, as a supervisor sends it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'argo-sts-sigterm-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, CONFIG.replace('env:ARGO_STS_TEST_UNSET_SIGNING_KEYS', 'generate').replace('https://sts.example.com', 'http://127.0.0.1:8787'));
+    const server = await spawnServer({ ARGO_STS_CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1' });
+    try {
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      process.kill(server.pid, 'SIGTERM'); // npm only, not its process group
+      const deadline = Date.now() + 10_000;
+      while (groupAlive(server.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(groupAlive(server.pid), 'a process of npm start outlived SIGTERM').toBe(false);
+      await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    } finally {
+      if (groupAlive(server.pid)) process.kill(-server.pid, 'SIGKILL');
+    }
   });
 });

@@ -42,7 +42,7 @@ function upstreamArgoServer(namespace: string): Doc {
         metadata: { labels: { app: 'argo-server' } },
         spec: {
           serviceAccountName: 'argo-server',
-          containers: [{ name: 'argo-server', image: 'quay.io/argoproj/argocli:v3.7.0', args: ['server'], ports: [{ name: 'web', containerPort: 2746 }] }],
+          containers: [{ name: 'argo-server', image: 'quay.io/argoproj/argocli:v4.1.2', args: ['server'], ports: [{ name: 'web', containerPort: 2746 }] }],
         },
       },
     },

@@ -194,6 +194,14 @@ describe('entra', () => {
     expect(body.namespace).toBe('aks');
   });
 
+  it('matches claims: { scp: Workflows.Submit } on a token carrying several space-separated scopes', async () => {
+    const { status, body } = await exchange(entraV1, entraV1Claims({ scp: 'Workflows.Read Workflows.Submit User.Read' }));
+    expect(status).toBe(200);
+    expect(body.namespace).toBe('aks');
+    // A scope that merely starts the same is not the scope.
+    await expectRefused(entraV1, entraV1Claims({ scp: 'Workflows.Read Workflows.SubmitAll' }), 'policy', 'ERR_POLICY_NO_MATCH');
+  });
+
   it('exchanges the v2 fixture, aud the client-id GUID, matching on groups', async () => {
     expect((await exchange(entraV2, entraV2Claims())).status).toBe(200);
   });

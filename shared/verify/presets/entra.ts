@@ -136,6 +136,16 @@ export const entraPreset: Preset = {
       unavailable.groups = 'the token has a groups overage: Entra left out the groups (more than 200) and points to Microsoft Graph; ' +
         'a policy on groups cannot decide. Use app roles (roles) or a group filter on the app registration';
     }
-    return { claims, findings: inspectClaims(claims, idp), unavailable };
+    return { claims: normalizeEntraClaims(claims), findings: inspectClaims(claims, idp), unavailable };
   },
 };
+
+/**
+ * `scp` is one string of space-separated delegated scopes (`"Workflows.Read Workflows.Submit"`):
+ * policies and conditions see it as the list of those scopes, so `claims: { scp: Workflows.Submit }`
+ * means "has that scope", as an array claim matches when any element does.
+ */
+export function normalizeEntraClaims(claims: Claims): Claims {
+  if (typeof claims.scp !== 'string') return claims;
+  return { ...claims, scp: claims.scp.split(' ').filter(Boolean) };
+}
