@@ -12,7 +12,6 @@
  */
 import type { Broker } from '../../shared/broker/broker.ts';
 import { createBroker, type BrokerPorts } from '../../shared/broker/create-broker.ts';
-import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { logMetrics } from '../../shared/broker/metrics.ts';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import type { Config } from '../../shared/config/schema.ts';
@@ -20,6 +19,7 @@ import { StartupError, StsError } from '../../shared/errors.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
 import { d1AuditSink } from './d1-audit-sink.ts';
 import { coordinatorStores } from './durable-coordinator.ts';
+import { auditD1Binding, loadWorkerConfig } from './worker-config.ts';
 import { workerSecretStore } from './secrets.ts';
 
 export interface WorkerEnv {
@@ -41,19 +41,9 @@ let current: Built | undefined;
 /** Reasons already logged by this isolate, so each is logged once. */
 const logged = new Set<string>();
 
-/** The Workers side of a config: rules only this runtime has, on top of the shared load. */
-export function loadWorkerConfig(source: string | undefined): Config {
-  if (typeof source !== 'string' || source.trim() === '') {
-    throw new ConfigError(['ARGO_STS_CONFIG: not set; configure the broker with a Worker var or secret']);
-  }
-  const config = parseConfigText(source);
-  if (config.audit.sink?.startsWith('sqlite:')) throw new ConfigError(['audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers']);
-  return config;
-}
-
 /** The ports of the Workers runtime for this env. */
 export function workerBrokerPorts(env: WorkerEnv, config: Config): BrokerPorts {
-  const sink = config.audit.sink;
+  const d1 = auditD1Binding(config);
   const secrets = workerSecretStore(env);
   return {
     fetch: (input, init) => fetch(input, init),
@@ -65,7 +55,7 @@ export function workerBrokerPorts(env: WorkerEnv, config: Config): BrokerPorts {
     shareInFlight: false,
     // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
-    openAuditSink: sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined,
+    openAuditSink: d1 === undefined ? undefined : () => d1AuditSink(env, d1),
     // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
     metrics: logMetrics((line) => console.log(line)),
     // Rate limits and single-use tokens go global through the Durable Object when it is bound.

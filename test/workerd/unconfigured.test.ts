@@ -8,18 +8,10 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import worker from '../../functions/worker.ts';
 import { resetBrokerForEnv } from '../../functions/worker/broker-for-env.ts';
+import { minimalConfig } from '../support/configs.ts';
 
-const BROKEN = `
-issuer: https://sts.workers.test
-signing: { alg: ES256, keys: generate }
-idps:
-  - { name: github, issuer: https://token.actions.githubusercontent.com, audiences: [argo-sts], preset: github-actions }
-targets:
-  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
-policies:
-  - { id: ci, idp: github, target: argo-nowhere, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:read] }
-`;
-const UNSET_SECRET = BROKEN.replace('argo-nowhere', 'argo-prod').replace('keys: generate', 'keys: env:ARGO_STS_TEST_UNSET');
+const BROKEN = minimalConfig({ policyTarget: 'argo-nowhere' });
+const UNSET_SECRET = minimalConfig({ keys: 'env:ARGO_STS_TEST_UNSET' });
 
 async function call(env: Record<string, unknown>, path: string, init?: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
@@ -94,7 +86,7 @@ describe('the Worker with a config that does not load', () => {
 
   it('names an audit sink without its D1 binding ERR_CONFIG', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
-    const res = await call({ ARGO_STS_CONFIG: `${UNSET_SECRET.replace('env:ARGO_STS_TEST_UNSET', 'generate')}audit: { sink: d1:NO_SUCH_DB }\n` }, '/readyz');
+    const res = await call({ ARGO_STS_CONFIG: minimalConfig({ audit: 'd1:NO_SUCH_DB' }) }, '/readyz');
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: 'ERR_CONFIG' });
   });
