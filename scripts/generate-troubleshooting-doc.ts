@@ -6,7 +6,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CHECK_CATALOGUE, type HintFacts } from '../shared/diagnose/catalogue.ts';
+import { CHECK_CATALOGUE, type CheckEntry, type HintFacts, WIRE_CHECK_CATALOGUE } from '../shared/diagnose/catalogue.ts';
+import type { WireCheck } from '../shared/errors.ts';
 import { wireErrorFor } from '../shared/errors.ts';
 
 /** The Markdown of docs/troubleshooting.md. */
@@ -29,8 +30,16 @@ export function renderTroubleshootingDoc(): string {
     '|---|---|',
     ...CHECK_CATALOGUE.map((entry) => `| [\`${entry.id}\`](#${entry.id}) | ${entry.verifies} |`),
     '',
+    "`/token`'s `check` can also be one of these, which are not about the token and which",
+    '`/diagnose` shows no check for (a malformed parameter is one of its `request_problems`):',
+    '',
+    '| check | what |',
+    '|---|---|',
+    ...WIRE_CHECK_CATALOGUE.map((entry) => `| [\`${entry.id}\`](#${entry.id}) | ${entry.verifies} |`),
+    '',
   ];
-  for (const entry of CHECK_CATALOGUE) {
+  const entries: readonly CheckEntry<WireCheck>[] = [...CHECK_CATALOGUE, ...WIRE_CHECK_CATALOGUE];
+  for (const entry of entries) {
     out.push(`## ${entry.id}`, '', `**${entry.title}.** ${entry.verifies}`, '');
     for (const c of entry.causes) {
       const refusal = c.codes.map((code) => `\`${wireErrorFor(code)}\` (\`${code}\`)`).join(', ');

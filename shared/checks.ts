@@ -1,17 +1,16 @@
 /**
  * A finding is the outcome of one step of a check: what /diagnose shows and what /token turns
- * into its error. Verification and policy produce findings in verification order; /token
+ * into its error. It is a union: a failing finding always carries its error code, a passing one
+ * never does, so no failure can reach the wire without a code. Verification and policy produce findings in verification order; /token
  * answers with the first failing one, /diagnose shows the worst one of each check.
  */
 import { CHECK_IDS, type CheckId, type ErrorCode, StsError } from './errors.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
 
-export interface Finding {
+/** What every finding says, whatever its outcome. */
+interface FindingFacts {
   readonly check: CheckId;
-  readonly status: CheckStatus;
-  /** Set on failures: the error /token answers with. */
-  readonly code?: ErrorCode;
   /** Client-safe: facts about the presented token, never expected values or policy contents. */
   readonly message: string;
   /** Disclosed by /diagnose only under its disclosure rule. */
@@ -26,21 +25,38 @@ export interface Finding {
   readonly mismatches?: readonly { field: string; expected: unknown; actual: unknown }[];
 }
 
-export function pass(check: CheckId, message: string, extra: Partial<Finding> = {}): Finding {
+/** A check that held (`warn`: held within a tolerance), or could not run. Carries no error code. */
+export interface PassingFinding extends FindingFacts {
+  readonly status: 'pass' | 'warn' | 'skip';
+  readonly code?: undefined;
+}
+
+/** A check that failed: always with the code /token answers with. */
+export interface FailingFinding extends FindingFacts {
+  readonly status: 'fail';
+  readonly code: ErrorCode;
+}
+
+export type Finding = PassingFinding | FailingFinding;
+
+/** The extra facts a finding may carry beside its check, status, code and message. */
+export type FindingExtra = Partial<Omit<FindingFacts, 'check' | 'message'>>;
+
+export function pass(check: CheckId, message: string, extra: FindingExtra = {}): PassingFinding {
   return { check, status: 'pass', message, ...extra };
 }
 
-export function fail(check: CheckId, code: ErrorCode, message: string, extra: Partial<Finding> = {}): Finding {
+export function fail(check: CheckId, code: ErrorCode, message: string, extra: FindingExtra = {}): FailingFinding {
   return { check, status: 'fail', code, message, ...extra };
 }
 
-export function firstFailure(findings: readonly Finding[]): Finding | undefined {
-  return findings.find((f) => f.status === 'fail');
+export function firstFailure(findings: readonly Finding[]): FailingFinding | undefined {
+  return findings.find((f): f is FailingFinding => f.status === 'fail');
 }
 
 /** The error /token answers with for a failed finding. */
-export function findingError(finding: Finding): StsError {
-  return new StsError(finding.code ?? 'ERR_INTERNAL', finding.message, { check: finding.check });
+export function findingError(finding: FailingFinding): StsError {
+  return new StsError(finding.code, finding.message, { check: finding.check });
 }
 
 const SEVERITY: Record<CheckStatus, number> = { skip: 0, pass: 1, warn: 2, fail: 3 };

@@ -46,6 +46,8 @@ interface CodeSpec {
 const CODES = {
   ERR_REQUEST_MALFORMED: { error: 'invalid_request', status: 400, check: 'request' },
   ERR_REQUEST_TOO_LARGE: { error: 'invalid_request', status: 400, check: 'request' },
+  /** The client closed the connection before its body was complete: nobody reads the answer. */
+  ERR_CLIENT_ABORTED: { error: 'invalid_request', status: 400, check: 'request' },
   ERR_GRANT_TYPE_UNSUPPORTED: { error: 'unsupported_grant_type', status: 400, check: 'request' },
   ERR_TOKEN_FORMAT: { error: 'invalid_request', status: 400, check: 'format' },
   ERR_TOKEN_CLAIM_MISSING: { error: 'invalid_request', status: 400, check: 'format' },

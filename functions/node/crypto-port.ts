@@ -6,7 +6,8 @@
  * (docs/performance.md). Workers keep shared/keys/crypto-port.ts's WebCrypto adapter.
  */
 import { constants, createHash, KeyObject, sign, verify, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
-import type { CryptoPort } from '../../shared/keys/crypto-port.ts';
+import { errors as joseErrors } from 'jose';
+import { type CryptoPort, webCryptoPort } from '../../shared/keys/crypto-port.ts';
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
@@ -24,7 +25,13 @@ function parameters(alg: string, key: CryptoKey): { digest: string | null; key: 
   if (alg.startsWith('ES')) return { digest, key: { key: object, dsaEncoding: 'ieee-p1363' } };
   if (alg.startsWith('PS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } };
   if (alg.startsWith('RS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PADDING } };
-  throw new Error(`unsupported JWS algorithm ${alg}`);
+  throw new joseErrors.JOSENotSupported(`unsupported JWS algorithm ${alg}`);
+}
+
+/** node:crypto's and OpenSSL's errors about keys and algorithms, as opposed to programming errors. */
+function isCryptoError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('ERR_OSSL') || code.startsWith('ERR_CRYPTO'));
 }
 
 export const nodeCryptoPort: CryptoPort = {
@@ -32,11 +39,17 @@ export const nodeCryptoPort: CryptoPort = {
     try {
       const p = parameters(alg, key);
       return verify(p.digest, data, p.key, signature);
-    } catch {
-      return false;
+    } catch (err) {
+      // OpenSSL's refusals (a key that cannot verify with this algorithm) mean "no"; anything
+      // else (a TypeError: wrong arguments) is a defect for the error boundary.
+      if (isCryptoError(err)) return false;
+      throw err;
     }
   },
   async sign(alg, key, data) {
+    // A non-extractable private key (the ephemeral `keys: generate` one) cannot become a KeyObject
+    // without Node's DEP0204 deprecation: WebCrypto signs with it instead (development only).
+    if (key.type === 'private' && !key.extractable) return webCryptoPort.sign(alg, key, data);
     const p = parameters(alg, key);
     return sign(p.digest, data, p.key);
   },

@@ -9,7 +9,7 @@
  * discovery — for air-gapped or sovereign clouds, and for the loopback Entra fake in tests.
  */
 import type { ConfidentialClientApplication, INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
-import type { FetchLike } from '../../shared/http/fetch-capped.ts';
+import { FETCH_LIMITS, type FetchLike, readCapped } from '../../shared/http/fetch-capped.ts';
 import { type EntraTarget, type EntraToken, type EntraTokenClient, EntraRefusal, entraAuthority } from '../../shared/targets/entra.ts';
 
 /** A hung token endpoint must not hold the client. */
@@ -25,7 +25,7 @@ export function fetchNetworkModule(fetch: FetchLike): INetworkModule {
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs ?? REQUEST_TIMEOUT_MS),
     });
-    const text = await response.text();
+    const text = await readCapped(response, FETCH_LIMITS.maxResponseBytes, url);
     let body: unknown;
     try {
       body = text === '' ? {} : JSON.parse(text);

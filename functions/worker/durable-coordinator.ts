@@ -71,6 +71,10 @@ export class StsCoordinator {
       const { key, expiresAt, now } = body as { key: string; expiresAt: number; now: number };
       return Response.json({ first: await this.#firstUse(`jti:${key}`, expiresAt, now) });
     }
+    if (pathname === '/release') {
+      await this.#storage.delete([`jti:${(body as { key: string }).key}`]);
+      return Response.json({});
+    }
     if (pathname === '/take') {
       const { buckets, now } = body as { buckets: BucketRequest[]; now: number };
       return Response.json(await this.#buckets.take(buckets, now));
@@ -137,6 +141,9 @@ export function durableReplayCache(ns: NamespaceLike): ReplayCache {
   return {
     async firstUse(key, expiresAt, now) {
       return (await call<{ first: boolean }>(ns, coordinatorObjectName('replay', key), '/first-use', { key, expiresAt, now })).first;
+    },
+    async release(key) {
+      await call(ns, `replay:${key.split('\u0000')[0]!}`, '/release', { key });
     },
   };
 }

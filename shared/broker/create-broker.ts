@@ -85,18 +85,19 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
       warn: ports.warn,
     });
   }
-  const targets = await buildTargetIssuers(config, signingKeys, ports);
+  const crypto = ports.crypto ?? webCryptoPort;
+  const targets = await buildTargetIssuers(config, signingKeys, { ...ports, crypto });
   const auditSink = await ports.openAuditSink?.();
   const idpFetch = ports.metrics ? countIdpFetches(ports.fetch, ports.metrics) : ports.fetch;
   return {
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
+    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
     rateLimits: new RateLimiter(ports.rateLimitStore),
     replayCache: ports.replayCache ?? new MemoryReplayCache(),
     clock: ports.clock,
-    crypto: ports.crypto ?? webCryptoPort,
+    crypto,
   };
 }

@@ -19,3 +19,16 @@ export function parseDuration(value: unknown): number | undefined {
   }
   return Number.isSafeInteger(seconds) ? seconds : undefined;
 }
+
+/** Seconds written back as a config duration: 86400 → `24h`, 5400 → `1h30m`, 90 → `1m30s`. */
+export function formatDuration(seconds: number): string {
+  let rest = Math.max(0, Math.round(seconds));
+  let out = '';
+  for (const [unit, size] of Object.entries(UNIT_SECONDS)) {
+    if (rest >= size) {
+      out += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return out || '0s';
+}

@@ -7,6 +7,8 @@
 import { parse as parseYaml } from 'yaml';
 import { StartupError } from '../errors.ts';
 import { BUILT_IN_SCOPES } from '../policy/scopes.ts';
+import { formatDuration } from './duration.ts';
+import { closestKey, describeSchemaIssue } from './config-messages.ts';
 import { type Config, configSchema, LIMITS, type DenyPolicyConfig, type ParsedConfig, type PolicyConfig, type ScopeDefinition } from './schema.ts';
 
 export class ConfigError extends StartupError {
@@ -33,8 +35,15 @@ export function readConfigText(text: string): unknown {
   try {
     return parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 50 });
   } catch (err) {
-    throw new ConfigError([`(document): not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`]);
+    throw new ConfigError([`(document): not valid YAML or JSON: ${yamlErrorLine(err as Error & { linePos?: readonly { line: number; col: number }[] })}`]);
   }
+}
+
+/** `line 4, column 13: Nested mappings are not allowed in compact mappings` (the parser ends its own with `at line 4, column 13:`). */
+function yamlErrorLine(err: Error & { linePos?: readonly { line: number; col: number }[] }): string {
+  const first = err.message.split('\n')[0]!.replace(/\s+at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '');
+  const at = err.linePos?.[0];
+  return at ? `line ${at.line}, column ${at.col}: ${first}` : first;
 }
 
 /** What the schema and the cross-checks make of a document: the config, and every issue found. */
@@ -53,9 +62,12 @@ export function checkConfigDocument(doc: unknown): CheckedConfig {
   const result = configSchema.safeParse(doc);
   if (!result.success) {
     throw new ConfigError(result.error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
-      // Strict keys: one error per unknown key, each at its own path (`policies[2].bogus`).
-      ? issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key "${key}"`)
-      : [`${formatPath(issue.path)}: ${issue.message}`]));
+      // Strict keys: one error per unknown key, each at its own path (`policies[2].bogus`), with the key it likely meant.
+      ? issue.keys.map((key) => {
+        const meant = closestKey(key, doc, issue.path);
+        return `${formatPath([...issue.path, key])}: unknown key "${key}"${meant ? `; did you mean "${meant}"?` : ''}`;
+      })
+      : [`${formatPath(issue.path)}: ${describeSchemaIssue(issue, doc)}`]));
   }
   const issues: string[] = [];
   const config = crossCheck(result.data, issues);
@@ -65,11 +77,13 @@ export function checkConfigDocument(doc: unknown): CheckedConfig {
 /** Rules that span several parts of the document. */
 function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
   const { defaults } = parsed;
-  if (defaults.max_ttl > LIMITS.maxTtlSeconds) issues.push(`defaults.max_ttl: at most ${LIMITS.maxTtlSeconds}s`);
+  const overLimit = (at: string, value: number, limit: number) => `${at}: ${formatDuration(value)} is over the limit: at most ${formatDuration(limit)}`;
+  if (defaults.max_ttl > LIMITS.maxTtlSeconds) issues.push(overLimit('defaults.max_ttl', defaults.max_ttl, LIMITS.maxTtlSeconds));
   if (defaults.max_ttl < 1) issues.push('defaults.max_ttl: must be positive');
   if (defaults.ttl < 1) issues.push('defaults.ttl: must be positive');
   if (defaults.ttl > defaults.max_ttl) issues.push('defaults.ttl: exceeds defaults.max_ttl');
-  if (defaults.clock_skew > LIMITS.maxClockSkewSeconds) issues.push(`defaults.clock_skew: at most ${LIMITS.maxClockSkewSeconds}s`);
+  if (defaults.clock_skew > LIMITS.maxClockSkewSeconds) issues.push(overLimit('defaults.clock_skew', defaults.clock_skew, LIMITS.maxClockSkewSeconds));
+  checkPublicIssuer(parsed, issues);
 
   const scopes = new Map<string, ScopeDefinition>(Object.entries(BUILT_IN_SCOPES));
   for (const [scope, def] of Object.entries(parsed.scopes ?? {})) {
@@ -83,7 +97,7 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
     if (issuers.has(idp.issuer)) issues.push(`idps[${i}].issuer: another idp already has this issuer`);
     issuers.add(idp.issuer);
     if (idp.clock_skew !== undefined && idp.clock_skew > LIMITS.maxClockSkewSeconds) {
-      issues.push(`idps[${i}].clock_skew: at most ${LIMITS.maxClockSkewSeconds}s`);
+      issues.push(overLimit(`idps[${i}].clock_skew`, idp.clock_skew, LIMITS.maxClockSkewSeconds));
     }
   });
   const targetsByName = new Map(parsed.targets.map((t) => [t.name, t]));
@@ -130,7 +144,9 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
     });
     if (policy.max_ttl !== undefined) {
       if (policy.max_ttl < 1) issues.push(`${at}.max_ttl: must be positive`);
-      if (policy.max_ttl > defaults.max_ttl) issues.push(`${at}.max_ttl: exceeds defaults.max_ttl`);
+      if (policy.max_ttl > defaults.max_ttl) {
+        issues.push(`${at}.max_ttl: ${formatDuration(policy.max_ttl)} is over defaults.max_ttl ${formatDuration(defaults.max_ttl)}; lower it or raise defaults.max_ttl (at most ${formatDuration(LIMITS.maxTtlSeconds)})`);
+      }
     }
     policy.delegation?.actors.forEach((actor, j) => {
       const where = `${at}.delegation.actors[${j}]`;
@@ -170,9 +186,47 @@ function checkIdentityMatcher(
   if (m.subject === undefined && m.subject_pattern === undefined && !bindsClaims) {
     issues.push(`${at}: binds no identity; set subject, subject_pattern or claims`);
   }
+  const glob = m.subject === undefined ? undefined : /[*?]/.exec(m.subject)?.[0];
+  if (glob) {
+    issues.push(`${at}.subject: "${m.subject}" is matched exactly, so "${glob}" matches only a literal "${glob}"; use subject_pattern for a glob`);
+  }
   if (m.subject_pattern !== undefined && /^\**$/.test(m.subject_pattern) && !bindsClaims) {
     issues.push(`${at}.subject_pattern: "${m.subject_pattern}" matches every subject; bind claims too or narrow it`);
   }
+}
+
+/**
+ * Development settings that are dangerous on a broker others can reach: throw-away signing keys
+ * (every restart and every replica signs with other keys, so clusters refuse the tokens) and
+ * `reveal: full` (/diagnose shows every policy to anyone). Allowed when the issuer is loopback or
+ * a reserved name (RFC 2606, RFC 6761: .test, .example, .invalid, .localhost, example.com).
+ */
+function checkPublicIssuer(parsed: ParsedConfig, issues: string[]): void {
+  if (!isPublicIssuer(parsed.issuer)) return;
+  if (parsed.signing.keys === 'generate') {
+    issues.push(`signing.keys: "generate" makes throw-away keys, for development only; issuer ${parsed.issuer} is a public address, where every restart and every replica would sign with other keys (clusters refuse the tokens): use env:, file: or aws-secrets-manager: (argo-sts keys generate)`);
+  }
+  if (parsed.diagnose.reveal === 'full') {
+    issues.push(`diagnose.reveal: "full" shows every policy, audience and issuer to anyone who calls /diagnose; issuer ${parsed.issuer} is a public address: use verified (the default) or basic`);
+  }
+}
+
+const RESERVED_SUFFIXES = ['.test', '.example', '.invalid', '.localhost', '.local', '.internal'];
+const RESERVED_DOMAINS = ['example.com', 'example.net', 'example.org'];
+
+/** True for an https issuer on a name others can reach (not loopback, not a reserved name). */
+export function isPublicIssuer(issuer: string): boolean {
+  let host: string;
+  try {
+    const url = new URL(issuer);
+    if (url.protocol !== 'https:') return false;
+    host = url.hostname.toLowerCase().replace(/\.$/, '');
+  } catch {
+    return false;
+  }
+  if (host === 'localhost' || host === '[::1]' || /^127\./.test(host)) return false;
+  if (RESERVED_SUFFIXES.some((suffix) => host.endsWith(suffix) || host === suffix.slice(1))) return false;
+  return !RESERVED_DOMAINS.some((domain) => host === domain || host.endsWith(`.${domain}`));
 }
 
 /**

@@ -112,6 +112,11 @@ const idpSchema = z.strictObject({
   max_token_lifetime: duration.optional(),
   /** Each token (by `jti`) can be exchanged once until it expires. */
   single_use: z.boolean().optional(),
+  /**
+   * Anyone can hold a genuine token of this issuer (as with GitHub Actions' and GitLab.com's, whose
+   * presets are always shared): /diagnose then shows a token only the policies its identity matches.
+   */
+  shared_issuer: z.boolean().optional(),
   /** How long the last good keys keep serving while the IdP's JWKS cannot be fetched. */
   jwks_max_stale: duration.optional(),
   rate_limit: z.strictObject({ per_subject: rateLimitRule.optional(), per_idp: rateLimitRule.optional() }).optional(),

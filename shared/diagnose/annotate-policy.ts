@@ -16,6 +16,8 @@ export async function evaluateRequest(
   request: LenientRequest,
   now: number,
   audit: AuditFacts,
+  /** Shared issuers: the only policies this token may see (disclosure.ts); undefined: all of its idp's. */
+  visible?: ReadonlySet<string>,
 ): Promise<Annotated[]> {
   const { config } = deps;
   const out: Annotated[] = [];
@@ -26,7 +28,7 @@ export async function evaluateRequest(
 
   let actor: { idp: string; claims: Claims } | undefined;
   if (request.actorToken !== undefined) {
-    const verified = await verifyToken(request.actorToken, { idps: config.idps, keys: deps.issuerKeys, now });
+    const verified = await verifyToken(request.actorToken, { idps: config.idps, keys: deps.issuerKeys, crypto: deps.crypto, now });
     if ('failure' in verified) {
       out.push({ ...fail('policy', verified.failure.code ?? 'ERR_INTERNAL', `actor_token: ${verified.failure.message}`), cause: causeById('policy.actor-token') });
     } else {
@@ -34,19 +36,22 @@ export async function evaluateRequest(
     }
   }
 
-  const trace = policyTrace(config.policies, idp.name, claims, target, request.namespace, request.scopes);
+  const shown = config.policies.filter((p) => p.idp === idp.name && (!visible || visible.has(p.id)));
+  const trace = policyTrace(shown, idp.name, claims, target, request.namespace, request.scopes);
+  // Target names a shared issuer's token may see: those of the policies it may see.
+  const targetNames = visible ? config.targets.map((t) => t.name).filter((n) => shown.some((p) => p.targets.includes(n))) : config.targets.map((t) => t.name);
   const decision = evaluatePolicy(config, { idp: idp.name, claims, target: target ?? '', namespace: request.namespace, scopes: request.scopes, actor });
   const nearest = trace[0];
   audit.policy = decision.grant?.policy.id ?? decision.findings.find((f) => f.status === 'fail')?.policy;
   for (const f of decision.findings) {
     if (f.check === 'target' && target === undefined) continue;
     const delegation = f.code === 'ERR_DELEGATION_DENIED' && actor ? { mismatches: delegationMismatches(config, f.policy, actor) } : {};
-    out.push(annotateRequestFinding({ ...f, ...delegation }, config, trace, target, decision.grant?.policy.id));
+    out.push(annotateRequestFinding({ ...f, ...delegation }, config, trace, target, decision.grant?.policy.id, targetNames));
   }
   if (target === undefined) {
     out.push({ ...fail('target', 'ERR_REQUEST_MALFORMED', 'audience is required: name the target (several are configured)'), cause: causeById('target.omitted') });
   }
-  out.push(...requestOnlyFailures(config, out, target, request.scopes));
+  out.push(...requestOnlyFailures(config, out, target, request.scopes, targetNames));
   if (decision.malformed) {
     const namespaces = nearest && config.policies.find((p) => p.id === nearest.policy)?.namespaces;
     out.push({
@@ -85,6 +90,7 @@ export function annotateRequestFinding(
   trace: readonly PolicyTraceEntry[],
   target: string | undefined,
   answering: string | undefined,
+  targetNames: readonly string[] = config.targets.map((t) => t.name),
 ): Annotated {
   const list = (values: readonly string[] | undefined) => values?.map((v) => `\`${v}\``).join(', ');
   if (f.check === 'policy') {
@@ -98,7 +104,7 @@ export function annotateRequestFinding(
   }
   if (f.check === 'target') {
     if (f.code === 'ERR_TARGET_UNKNOWN') {
-      const names = config.targets.map((t) => t.name);
+      const names = [...targetNames];
       return { ...f, expected: names, cause: causeById('target.unknown'), facts: { actual: target, expected: list(names) } };
     }
     if (f.code === 'ERR_TARGET_NOT_ALLOWED') {
@@ -122,11 +128,17 @@ export function annotateRequestFinding(
  * What is wrong with the request whoever presents it — an unknown target, an unknown scope — for
  * the checks policy evaluation stopped before (it stops at the first failure, as /token does).
  */
-export function requestOnlyFailures(config: Config, out: readonly Annotated[], target: string | undefined, scopes: readonly string[] | undefined): Annotated[] {
+export function requestOnlyFailures(
+  config: Config,
+  out: readonly Annotated[],
+  target: string | undefined,
+  scopes: readonly string[] | undefined,
+  targetNames: readonly string[] = config.targets.map((t) => t.name),
+): Annotated[] {
   const ran = (check: CheckId) => out.some((f) => f.check === check);
   const extra: Annotated[] = [];
   if (target !== undefined && !ran('target') && !config.targets.some((t) => t.name === target)) {
-    const names = config.targets.map((t) => t.name);
+    const names = [...targetNames];
     extra.push({
       ...fail('target', 'ERR_TARGET_UNKNOWN', `unknown audience "${target}"`, { actual: target, expected: names }),
       cause: causeById('target.unknown'),

@@ -9,7 +9,7 @@
  * ones. `discloses` marks hints that name configuration (accepted issuers, audiences, key ids):
  * /diagnose shows those only under its disclosure rule.
  */
-import { type CheckId, type ErrorCode } from '../errors.ts';
+import { type CheckId, type ErrorCode, type WireCheck } from '../errors.ts';
 
 export interface HintFacts {
   /** The value the token (or request) presented. */
@@ -40,8 +40,8 @@ export interface Cause {
   readonly hint: (facts: HintFacts) => string;
 }
 
-export interface CheckEntry {
-  readonly id: CheckId;
+export interface CheckEntry<Id extends WireCheck = CheckId> {
+  readonly id: Id;
   readonly title: string;
   readonly verifies: string;
   readonly causes: readonly Cause[];
@@ -253,6 +253,54 @@ export const CHECK_CATALOGUE: readonly CheckEntry[] = [
       cause('scope.malformed', 'The scope parameter is malformed', () => 'Scopes are space-separated tokens of printable ASCII without `"` or `\\`, at most 32.', { codes: ['ERR_REQUEST_MALFORMED'] }),
       cause('scope.ttl-capped', 'The requested lifetime is capped', (f) =>
         `requested_ttl ${or(f.actual, '<requested>')} s is over the policy's limit; the token would live ${or(f.expected, '<max_ttl>')} s. A 403 from Argo after that long is an expired credential, not RBAC: exchange again.`, { discloses: true }),
+    ],
+  },
+];
+
+/**
+ * The checks /token can answer with that are not about the token: /diagnose shows none of them as
+ * a check (a malformed parameter is one of its `request_problems`), but each is a `check` value of
+ * /token's error body and documented beside the eleven.
+ */
+export const WIRE_CHECK_CATALOGUE: readonly CheckEntry<Exclude<WireCheck, CheckId>>[] = [
+  {
+    id: 'request',
+    title: 'Request',
+    verifies: 'The request is one RFC 8693 token exchange: POST, form-encoded or JSON, at most 64 KiB, each parameter once, `grant_type` token-exchange, supported token types, `requested_ttl` a positive integer of seconds. A problem of the subject token itself is `format`, an omitted audience `target`, an omitted namespace `namespace`.',
+    causes: [
+      cause('request.malformed', 'A parameter is missing, repeated or not understood', () =>
+        'The `error_description` names the parameter. `POST /diagnose` with the same body lists it under `request_problems`. Send the body form-encoded (`application/x-www-form-urlencoded`) or as a JSON object of strings, each parameter once; `requested_ttl` is seconds (`600`), not `10m`.', { codes: ['ERR_REQUEST_MALFORMED', 'ERR_GRANT_TYPE_UNSUPPORTED'] }),
+      cause('request.too-large', 'The request body is larger than 64 KiB', () =>
+        'A real exchange is a few KiB: the subject token (at most 16 KiB), an optional actor token and a few short parameters. Check what the client sends.', { codes: ['ERR_REQUEST_TOO_LARGE'] }),
+    ],
+  },
+  {
+    id: 'rate_limit',
+    title: 'Rate limit',
+    verifies: 'The verified subject, its idp and (when configured) the client address are within their `rate_limit` budgets.',
+    causes: [
+      cause('rate_limit.exceeded', 'Too many requests: 429', () =>
+        'Wait the `Retry-After` seconds and try again. A pipeline that exchanges once per job stays far below the limits: cache the credential for its lifetime (`argo-sts exchange` and the kubectl plugin do) instead of exchanging per command. Operators size the budgets under `idps[].rate_limit` and `rate_limit.per_client_ip` (docs/policy.md).', { codes: ['ERR_RATE_LIMITED'] }),
+    ],
+  },
+  {
+    id: 'unavailable',
+    title: 'Unavailable',
+    verifies: 'What the broker depends on to issue answers: the durable audit sink, and the upstream issuer of a `kubernetes-tokenrequest` or Entra target.',
+    causes: [
+      cause('unavailable.audit', 'The audit sink cannot record the decision: 503', () =>
+        'No token leaves the broker without its durable audit record. Retry after a few seconds; operators check `/readyz` and the audit sink (SQLite file, PostgreSQL, D1 binding) in the broker\'s stderr.', { codes: ['ERR_AUDIT_UNAVAILABLE'] }),
+      cause('unavailable.upstream', "The target's issuer did not answer: 503", () =>
+        "The cluster's TokenRequest API or Entra ID timed out, failed, or refused the broker's own credentials. Retry; operators find what to fix in the broker's stderr.", { codes: ['ERR_UPSTREAM_UNAVAILABLE'] }),
+    ],
+  },
+  {
+    id: 'internal',
+    title: 'Internal error',
+    verifies: 'Nothing: a 500 `server_error` is a defect of the broker, never a property of the request.',
+    causes: [
+      cause('internal.error', 'The broker failed: 500', () =>
+        'The body carries only the `request_id`; the broker logged the detail on stderr under that id. Report it with the request id.', { codes: ['ERR_INTERNAL'] }),
     ],
   },
 ];

@@ -18,13 +18,14 @@ import { findIssuerNearMiss } from './near-miss.ts';
 import type { IdpConfig } from '../config/schema.ts';
 import { fail, summarizeChecks } from '../checks.ts';
 import type { RawParameters } from '../exchange/token-request.ts';
-import { checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
+import { BEARER_PREFIX, BEARER_PREFIX_MESSAGE, checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
 import { checkClaims } from '../verify/check-claims.ts';
+import { servesIdentity } from '../policy/evaluate-policy.ts';
 import { type Annotated, type AuditFacts, CLAIM_CHECKS, type DiagnoseDeps, type Diagnosis, REQUEST_CHECKS, type TokenFacts } from './diagnosis.ts';
 import { readRequest } from './lenient-request.ts';
 import { annotateClaims, annotateToken, checkOwnCredential, describeGrant, gateOnSignature } from './annotate-token.ts';
 import { evaluateRequest } from './annotate-policy.ts';
-import { present, withCodeCause } from './disclosure.ts';
+import { isSharedIssuer, present, visiblePolicies, withCodeCause } from './disclosure.ts';
 
 /** Runs every check for a request's parameters. Pure apart from fetching configured issuers' keys. */
 export async function diagnose(deps: DiagnoseDeps, params: RawParameters, requestId: string): Promise<{ diagnosis: Diagnosis; audit: AuditFacts }> {
@@ -36,17 +37,20 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   const { problems, request } = readRequest(params, findings);
 
   let raw = params.subject_token ?? '';
-  if (/^bearer\s+/i.test(raw)) {
-    raw = raw.replace(/^bearer\s+/i, '');
-    findings.push({ ...fail('format', 'ERR_TOKEN_FORMAT', 'the token starts with "Bearer ": send the bare JWT as subject_token'), cause: causeById('format.bearer-prefix') });
+  if (BEARER_PREFIX.test(raw)) {
+    // /token stops here; /diagnose also diagnoses the bare token behind the prefix.
+    raw = raw.replace(BEARER_PREFIX, '');
+    findings.push({ ...fail('format', 'ERR_TOKEN_FORMAT', BEARER_PREFIX_MESSAGE), cause: causeById('format.bearer-prefix') });
   }
 
   let revealed = config.diagnose.reveal === 'full';
   let token: TokenFacts | undefined;
   if (request.tokenUsable) {
-    const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, now }, { stopAtFirstFailure: false });
+    const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, crypto: deps.crypto, now }, { stopAtFirstFailure: false });
     const { header, claims } = inspection;
-    if (inspection.signatureVerified && inspection.idp && typeof claims?.sub === 'string') {
+    // As on /token: only a genuine token for a served audience and identity spends the budgets.
+    const audienceServed = inspection.findings.some((f) => f.check === 'audience' && f.status === 'pass');
+    if (inspection.signatureVerified && inspection.idp && audienceServed && typeof claims?.sub === 'string' && servesIdentity(config, inspection.idp.name, claims)) {
       await deps.rateLimits?.enforce(inspection.idp, claims.sub, deps.clock());
     }
     if (header) token = { alg: header.alg, kid: header.kid, typ: header.typ };
@@ -57,7 +61,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
     let nearVerified = false;
     let nearSignature: Annotated | undefined;
     if (near && header) {
-      const signature = await checkSignature(raw, header, near.idp, deps.issuerKeys);
+      const signature = await checkSignature(raw, header, near.idp, deps.issuerKeys, deps.crypto);
       nearVerified = signature.status === 'pass';
       nearSignature = nearVerified
         ? { ...signature, message: `the signature verifies with a key of idp "${near.idp.name}", whose issuer the token nearly names` }
@@ -74,8 +78,10 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       findings.push(annotateToken(f, { raw, config, deps, near, serverTime, iss, grant: claims && describeGrant(claims, now) }));
     }
     if (nearSignature && revealed) findings.push(annotateToken(nearSignature, { raw, config, deps, near, serverTime, iss }));
-    if (iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
-    if (typeof claims?.sub === 'string') audit.sub = claims.sub.slice(0, AUDIT_TEXT_MAX);
+    // The event names who presented the token only when its signature verified (docs/audit.md):
+    // a forged token must not plant events attributed to any subject. Its hash is recorded anyway.
+    if (verified && iss) audit.iss = iss.slice(0, AUDIT_TEXT_MAX);
+    if (verified && typeof claims?.sub === 'string') audit.sub = claims.sub.slice(0, AUDIT_TEXT_MAX);
 
     if (claims) {
       const claimIdp = inspection.idp ?? near?.idp;
@@ -105,9 +111,15 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
 
       const policyIdp = inspection.idp ?? (near && (nearVerified || config.diagnose.reveal === 'full') ? near.idp : undefined);
       if (policyIdp && (verified || revealed)) {
-        audit.idp = policyIdp.name;
-        audit.context = contextClaims(claims);
-        findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit)));
+        if (verified) {
+          audit.idp = policyIdp.name;
+          audit.context = contextClaims(claims);
+        }
+        // A shared issuer's genuine token proves only that its holder is on that platform: it sees
+        // the policies its identity matches, and no configured value at all when it matches none.
+        const visible = config.diagnose.reveal === 'verified' && isSharedIssuer(policyIdp) ? visiblePolicies(config, policyIdp.name, claims) : undefined;
+        if (visible?.size === 0) revealed = false;
+        findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit, visible)));
       } else if (policyIdp) {
         gateOnSignature(findings, REQUEST_CHECKS, config.diagnose.reveal);
       }
@@ -122,6 +134,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       request_id: requestId,
       server_time: serverTime,
       disclosure: revealed ? 'full' : 'summarized',
+      reveal: config.diagnose.reveal,
       ...(token && { token }),
       ...(problems.length > 0 && { request_problems: problems }),
       checks,

@@ -9,6 +9,7 @@ import type { CheckId } from '../errors.ts';
 import type { Mismatch } from '../policy/evaluate-policy.ts';
 import type { Broker } from '../broker/broker.ts';
 import type { Finding } from '../checks.ts';
+import type { CryptoPort } from '../keys/crypto-port.ts';
 import type { IssuerKeys } from '../verify/issuer-keys.ts';
 
 export type RevealMode = Config['diagnose']['reveal'];
@@ -60,6 +61,8 @@ export interface Diagnosis {
   readonly server_time: string;
   /** `full` when expected values, hints and the policy trace are shown; else `summarized`. */
   readonly disclosure: 'full' | 'summarized';
+  /** The configured `diagnose.reveal` mode that decided `disclosure`. */
+  readonly reveal: RevealMode;
   readonly token?: TokenFacts;
   /** Parameters /token would refuse that no check covers (grant_type, requested_ttl, ...). */
   readonly request_problems?: readonly RequestProblem[];
@@ -69,6 +72,8 @@ export interface Diagnosis {
 export interface DiagnoseDeps {
   readonly config: Config;
   readonly issuerKeys: IssuerKeys;
+  /** Verifies signatures: the broker's port, or WebCrypto for the CLI's own diagnoses. */
+  readonly crypto: CryptoPort;
   /** The broker's rate limits: a verified identity over them gets 429, like /token. */
   readonly rateLimits?: Broker['rateLimits'];
   /** Milliseconds since the epoch. */
@@ -78,11 +83,11 @@ export interface DiagnoseDeps {
 }
 
 /** A finding with what /diagnose adds: the catalogue cause and the facts its hint names. */
-export interface Annotated extends Finding {
+export type Annotated = Finding & {
   readonly cause?: Cause;
   readonly facts?: HintFacts;
   readonly trace?: readonly PolicyTraceEntry[];
-}
+};
 
 export interface AuditFacts {
   idp?: string;

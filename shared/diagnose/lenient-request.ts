@@ -55,7 +55,7 @@ export function readRequest(params: RawParameters, findings: Annotated[]): { pro
 
   let tokenUsable = true;
   if (!params.subject_token) {
-    findings.push({ ...fail('format', 'ERR_REQUEST_MALFORMED', 'no subject_token was given'), cause: causeById('format.missing') });
+    findings.push({ ...fail('format', 'ERR_REQUEST_MALFORMED', 'subject_token is required'), cause: causeById('format.missing') });
     tokenUsable = false;
   } else {
     const size = parseAlone({ subject_token: params.subject_token });

@@ -7,6 +7,7 @@ import { decodeProtectedHeader } from 'jose';
 import type { Finding } from '../checks.ts';
 import { entraIssuerShape } from '../verify/presets/entra.ts';
 import { NEAR_MISSES } from '../verify/presets/index.ts';
+import { BEARER_PREFIX } from '../verify/verify-subject-token.ts';
 import { type Cause, causeById } from './catalogue.ts';
 
 /** Which near miss separates a token's issuer from one configured issuer, if any. */
@@ -52,6 +53,7 @@ export function audienceCause(aud: readonly string[], issuer: string, preset: st
 
 /** The cause of a format failure, from the finding's code and the raw token's shape (facts about it only). */
 export function formatCause(raw: string, finding: Pick<Finding, 'code'>): Cause {
+  if (BEARER_PREFIX.test(raw)) return causeById('format.bearer-prefix');
   const segments = raw.split('.').length;
   if (segments === 5) return causeById('format.jwe');
   if (segments !== 3) return causeById('format.segments');

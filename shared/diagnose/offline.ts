@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.ts';
 import { diagnose } from './diagnose.ts';
 import { type DiagnosisCheck, type TokenFacts } from './diagnosis.ts';
 import type { CheckId } from '../errors.ts';
+import { webCryptoPort } from '../keys/crypto-port.ts';
 import { IssuerKeys } from '../verify/issuer-keys.ts';
 import type { FetchLike } from '../http/fetch-capped.ts';
 
@@ -55,7 +56,7 @@ export async function diagnoseOffline(raw: string, options: OfflineOptions): Pro
     config = offlineConfig(`${OFFLINE_BROKER}/unusable-issuer`, options.leeway);
   }
   const issuerKeys = new IssuerKeys({ fetch: options.fetch, clock: options.clock, shareInFlight: true });
-  const { diagnosis } = await diagnose({ config, issuerKeys, clock: options.clock }, { subject_token: raw, audience: 'offline' }, 'offline');
+  const { diagnosis } = await diagnose({ config, issuerKeys, crypto: webCryptoPort, clock: options.clock }, { subject_token: raw, audience: 'offline' }, 'offline');
   const checks = diagnosis.checks.map((c): DiagnosisCheck => {
     const skip = OFFLINE_SKIPS[c.check];
     if (skip) return { check: c.check, status: 'skip', message: skip, ...(c.actual !== undefined && c.check === 'audience' && { actual: c.actual }) };

@@ -7,11 +7,11 @@ import type { Broker } from '../broker/broker.ts';
 import { contextClaims, failureFields, startAuditEvent } from '../audit/audit-event.ts';
 import type { Config } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
-import { evaluatePolicy, grantedTtl } from '../policy/evaluate-policy.ts';
+import { evaluatePolicy, grantedTtl, servesIdentity } from '../policy/evaluate-policy.ts';
 import { findingError, firstFailure } from '../checks.ts';
 import { groupFor } from '../policy/scopes.ts';
 import { issueCredential } from '../targets/issue-credential.ts';
-import { spendSingleUseToken } from './replay-cache.ts';
+import { reserveSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
 import { TOKEN_TYPE_JWT } from '../oauth.ts';
 import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
@@ -31,15 +31,11 @@ export interface TokenResponse {
   readonly namespace: string;
 }
 
-function malformed(message: string): StsError {
-  return new StsError('ERR_REQUEST_MALFORMED', message);
-}
-
 /** The target a request names; the only target when the config has one and the client named none. */
 export function resolveAudience(config: Config, request: Pick<TokenRequest, 'audience'>): string {
   if (request.audience !== undefined) return request.audience;
   if (config.targets.length === 1) return config.targets[0]!.name;
-  throw malformed('audience is required: name the target (several are configured)');
+  throw new StsError('ERR_REQUEST_MALFORMED', 'audience is required: name the target (several are configured)', { check: 'target' });
 }
 
 /**
@@ -53,6 +49,8 @@ export async function exchangeToken(
 ): Promise<TokenResponse> {
   const started = broker.clock();
   const event = startAuditEvent('token', 'denied', ctx, started);
+  // Single-use tokens reserved by this exchange: released unless it issues (replay-cache.ts).
+  const reserved: string[] = [];
   try {
     await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
     const request = parseTokenRequest(await readParameters());
@@ -65,7 +63,7 @@ export async function exchangeToken(
     event.target = target;
 
     const now = Math.floor(started / 1000);
-    const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, now };
+    const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, crypto: broker.crypto, now };
     const subject = await verifyToken(request.subjectToken, verifyCtx);
     if ('failure' in subject) {
       if (subject.verifiedIdentity) {
@@ -78,7 +76,8 @@ export async function exchangeToken(
     event.iss = subject.claims.iss;
     event.sub = subject.claims.sub;
     event.context = contextClaims(subject.claims);
-    await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
+    // The audience is verified by now; only identities a policy serves spend the budgets.
+    if (servesIdentity(broker.config, subject.idp.name, subject.claims)) await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
 
     let actor: VerifiedToken | undefined;
     if (request.actorToken !== undefined) {
@@ -103,13 +102,15 @@ export async function exchangeToken(
       event.policy = failure.policy;
       throw findingError(failure);
     }
-    if (decision.malformed) throw malformed(decision.malformed);
+    if (decision.malformed) throw new StsError('ERR_REQUEST_MALFORMED', decision.malformed, { check: 'namespace' });
     const grant = decision.grant!;
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
     Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });
 
-    await spendSingleUseToken(broker.replayCache, subject.idp, subject.claims, now);
-    if (actor) await spendSingleUseToken(broker.replayCache, actor.idp, actor.claims, now);
+    for (const token of actor ? [subject, actor] : [subject]) {
+      const key = await reserveSingleUseToken(broker.replayCache, token.idp, token.claims, now);
+      if (key !== undefined) reserved.push(key);
+    }
     const jti = crypto.randomUUID();
     const issued = await issueCredential(broker.targets, {
       target: grant.target,
@@ -132,6 +133,7 @@ export async function exchangeToken(
     Object.assign(event, { decision: 'issued', jti: issued.jti ?? jti, ttl: issued.expiresIn, latency_ms: broker.clock() - started });
     // Durable first: if this throws, the token is dropped and the client gets 503.
     await broker.audit.record(event);
+    reserved.length = 0; // committed: the credential leaves the broker
     return {
       access_token: issued.token,
       issued_token_type: TOKEN_TYPE_JWT,
@@ -141,6 +143,7 @@ export async function exchangeToken(
       namespace: grant.namespace,
     };
   } catch (err) {
+    await Promise.allSettled(reserved.map((key) => broker.replayCache.release(key)));
     if (event.decision === 'issued') throw err; // the audit write itself failed; already logged
     Object.assign(event, { decision: 'denied', ...failureFields(err), latency_ms: broker.clock() - started });
     await broker.audit.recordDenial(event);

@@ -3,7 +3,7 @@
  * Size limits are enforced before any parsing work: the body is read with a cap, and the subject
  * and actor tokens are measured before anyone decodes them.
  */
-import { StsError } from '../errors.ts';
+import { StsError, type WireCheck } from '../errors.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../oauth.ts';
 
 const INPUT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_ACCESS_TOKEN]);
@@ -119,7 +119,13 @@ export async function readChunksCapped(body: BodyChunks, maxBytes = REQUEST_LIMI
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const value = await body.next();
+    let value: Uint8Array | undefined;
+    try {
+      value = await body.next();
+    } catch (err) {
+      // The stream fails only when the client hangs up mid-body (ECONNRESET, "aborted"): its abort, not ours.
+      throw new StsError('ERR_CLIENT_ABORTED', 'the client closed the connection before the request body was complete', { cause: err });
+    }
     if (value === undefined) break;
     total += value.byteLength;
     if (total > maxBytes) {
@@ -208,8 +214,9 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
     throw new StsError('ERR_GRANT_TYPE_UNSUPPORTED', `grant_type must be ${GRANT_TYPE_TOKEN_EXCHANGE}`);
   }
   const subjectToken = params.subject_token;
-  if (!subjectToken) throw malformed('subject_token is required');
-  checkTokenSize('subject_token', subjectToken);
+  // The subject token's own problems are the `format` check's, as /diagnose shows them.
+  if (!subjectToken) throw new StsError('ERR_REQUEST_MALFORMED', 'subject_token is required', { check: 'format' });
+  checkTokenSize('subject_token', subjectToken, 'format');
   const subjectTokenType = params.subject_token_type;
   if (!subjectTokenType) throw malformed('subject_token_type is required');
   if (!INPUT_TOKEN_TYPES.has(subjectTokenType)) throw malformed('subject_token_type is not a supported token type');
@@ -272,10 +279,10 @@ export function parseReason(reason: string | undefined): string | undefined {
   return clean;
 }
 
-function checkTokenSize(name: string, token: string): void {
+function checkTokenSize(name: string, token: string, check?: WireCheck): void {
   // UTF-16 length is a lower bound on UTF-8 bytes; tokens are ASCII, so this is exact for them.
   if (token.length > REQUEST_LIMITS.maxTokenBytes || new TextEncoder().encode(token).byteLength > REQUEST_LIMITS.maxTokenBytes) {
-    throw new StsError('ERR_REQUEST_TOO_LARGE', `${name} exceeds ${REQUEST_LIMITS.maxTokenBytes} bytes`);
+    throw new StsError('ERR_REQUEST_TOO_LARGE', `${name} exceeds ${REQUEST_LIMITS.maxTokenBytes} bytes`, { check });
   }
 }
 

@@ -51,7 +51,7 @@ export async function readCapped(response: Response, maxBytes: number, url: stri
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new Error(`GET ${url}: response larger than ${maxBytes} bytes`);
+      throw new Error(`${url}: response larger than ${maxBytes} bytes`);
     }
     text += decoder.decode(value, { stream: true });
   }

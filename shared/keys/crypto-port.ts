@@ -42,8 +42,11 @@ export const webCryptoPort: CryptoPort = {
   async verify(alg, key, data, signature) {
     try {
       return await crypto.subtle.verify(webCryptoAlgorithm(alg), key, signature, data);
-    } catch {
-      return false;
+    } catch (err) {
+      // WebCrypto's own refusals (a key that cannot verify with this algorithm) mean "no";
+      // anything else (a TypeError: wrong arguments) is a defect for the error boundary.
+      if (err instanceof DOMException) return false;
+      throw err;
     }
   },
   async sign(alg, key, data) {

@@ -99,7 +99,9 @@ export async function parseKeySet(alg: SigningAlgorithm, json: string): Promise<
 /** Imports the key of a parsed set that signs with `alg`. */
 export async function importSigningKey(alg: SigningAlgorithm, current: { readonly jwk: JWK; readonly kid: string }): Promise<CryptoKey> {
   try {
-    return (await importJWK({ ...current.jwk, alg }, alg)) as CryptoKey;
+    // Extractable: the node:crypto port converts it to a KeyObject once, which Node 24.21 deprecates
+    // for non-extractable keys (DEP0204). The key material is the JWK this process already holds.
+    return (await importJWK({ ...current.jwk, alg }, alg, { extractable: true })) as CryptoKey;
   } catch (err) {
     throw new SigningKeyError(`signing keys: the ${alg} key "${current.kid}" cannot be imported: ${(err as Error).message}`);
   }

@@ -13,7 +13,10 @@ export interface ConditionInput {
   readonly idp: string;
 }
 
-type Condition = (input: ConditionInput) => boolean;
+/** A condition's outcome: whether it holds, or why it could not be evaluated. */
+export type ConditionOutcome = { readonly holds: boolean } | { readonly error: string };
+
+type Condition = (input: ConditionInput) => ConditionOutcome;
 
 const celEnvironment = new Environment({
   limits: { maxAstNodes: COMPILE_LIMITS.maxConditionNodes, maxDepth: COMPILE_LIMITS.maxConditionDepth, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 },
@@ -64,10 +67,11 @@ export function compileCondition(source: string): Condition | { problem: string 
       try {
         const sub = typeof claims.sub === 'string' ? claims.sub : '';
         const iss = typeof claims.iss === 'string' ? claims.iss : '';
-        // Fail closed: an error (a missing claim, a type mismatch) or a non-boolean is "no".
-        return program({ claims, sub, iss, idp }) === true;
-      } catch {
-        return false;
+        const value: unknown = program({ claims: celClaims(claims), sub, iss, idp });
+        return typeof value === 'boolean' ? { holds: value } : { error: 'the condition did not evaluate to a boolean' };
+      } catch (err) {
+        // An error (a missing claim, a type mismatch) is no answer: the caller decides what it means.
+        return { error: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
       }
     };
   } catch (err) {
@@ -77,8 +81,33 @@ export function compileCondition(source: string): Condition | { problem: string 
   return result;
 }
 
-/** Evaluates a policy's CEL condition; a condition that failed to compile never holds. */
-export function evaluateCondition(source: string, input: ConditionInput): boolean {
+/**
+ * Claims as CEL sees them: plain data, JSON objects as Maps. cel-js types a value by its
+ * `constructor`, so a claim named `constructor` (or an inherited name) on a plain object would
+ * make every expression over `claims` fail; a Map has no such keys. Cached per claims object.
+ */
+const celClaimsCache = new WeakMap<object, unknown>();
+
+function toCelValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toCelValue);
+  if (value !== null && typeof value === 'object') return new Map(Object.entries(value).map(([k, v]) => [k, toCelValue(v)]));
+  return value;
+}
+
+function celClaims(claims: Claims): unknown {
+  let converted = celClaimsCache.get(claims);
+  if (converted === undefined) celClaimsCache.set(claims, (converted = toCelValue(claims)));
+  return converted;
+}
+
+/** Evaluates a policy's CEL condition; a condition that failed to compile cannot be evaluated. */
+export function conditionOutcome(source: string, input: ConditionInput): ConditionOutcome {
   const condition = compileCondition(source);
-  return typeof condition === 'function' && condition(input);
+  return typeof condition === 'function' ? condition(input) : { error: condition.problem };
+}
+
+/** Whether a policy's CEL condition holds; one that cannot be evaluated does not. */
+export function evaluateCondition(source: string, input: ConditionInput): boolean {
+  const outcome = conditionOutcome(source, input);
+  return 'holds' in outcome && outcome.holds;
 }

@@ -58,6 +58,16 @@ export function matchClaimMatcher(spec: ClaimMatcher, actual: unknown): boolean 
 }
 
 /**
+ * Whether a matcher cannot be decided for this claim: a negation (`not`) on an absent claim
+ * (or one with no scalar value). "Present and none of these" is false, but "none of these" is
+ * true: a deny policy must not read that as "does not apply". Every other matcher is decided by
+ * absence (the token does not carry the listed value, as with any other value).
+ */
+export function undecidedWhenAbsent(spec: ClaimMatcher, actual: unknown): boolean {
+  return isOperators(spec) && spec.not !== undefined && claimStrings(actual).length === 0;
+}
+
+/**
  * Why a glob pattern is refused, or undefined. `*`-only patterns are config.ts's concern. A
  * leading wildcard matches any prefix (another owner or project, say): refused unless
  * `boundElsewhere` (claims bind the identity too).

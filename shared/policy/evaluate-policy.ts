@@ -12,8 +12,8 @@
 import type { ActorMatcher, ClaimMatchers, Config, DenyPolicyConfig, PolicyConfig, TargetConfig } from '../config/schema.ts';
 import { fail, type Finding, pass } from '../checks.ts';
 import { matchGlob } from './glob.ts';
-import { matchClaimMatcher } from './claim-matchers.ts';
-import { evaluateCondition } from './cel-condition.ts';
+import { matchClaimMatcher, undecidedWhenAbsent } from './claim-matchers.ts';
+import { conditionOutcome } from './cel-condition.ts';
 import { inspectWithPreset, unavailableClaimFinding } from '../verify/presets/index.ts';
 import type { Claims } from '../verify/claims.ts';
 
@@ -38,6 +38,11 @@ export interface Mismatch {
   readonly field: string;
   readonly expected: unknown;
   readonly actual: unknown;
+  /**
+   * Set when the clause could not be decided for this token (a `not` on an absent claim, a CEL
+   * condition that could not be evaluated): why. An allow policy does not match; a deny policy refuses.
+   */
+  readonly undecided?: string;
 }
 
 export interface PolicyDecision {
@@ -61,12 +66,25 @@ export function identityMismatches(matcher: IdentityMatcher, idp: string, claims
   }
   for (const [name, expected] of Object.entries(matcher.claims ?? ({} as ClaimMatchers))) {
     const actual = Object.hasOwn(claims, name) ? claims[name] : undefined;
-    if (!matchClaimMatcher(expected, actual)) out.push({ field: `claims.${name}`, expected, actual: actual ?? null });
+    if (!matchClaimMatcher(expected, actual)) {
+      out.push({ field: `claims.${name}`, expected, actual: actual ?? null, ...(undecidedWhenAbsent(expected, actual) && { undecided: `claim "${name}" is absent` }) });
+    }
   }
-  if (matcher.condition !== undefined && !evaluateCondition(matcher.condition, { claims, idp })) {
-    out.push({ field: 'condition', expected: matcher.condition, actual: false });
+  if (matcher.condition !== undefined) {
+    const outcome = conditionOutcome(matcher.condition, { claims, idp });
+    if ('error' in outcome) out.push({ field: 'condition', expected: matcher.condition, actual: null, undecided: `the condition could not be evaluated: ${outcome.error}` });
+    else if (!outcome.holds) out.push({ field: 'condition', expected: matcher.condition, actual: false });
   }
   return out;
+}
+
+/**
+ * Whether an allow policy serves this identity (matches its idp, subject and claims). Only such
+ * identities spend the per-idp and per-subject rate-limit budgets: a stranger's genuine token
+ * must not throttle the pipelines the policies serve.
+ */
+export function servesIdentity(config: Config, idp: string, claims: Claims): boolean {
+  return config.policies.some((policy) => policy.idp === idp && identityMismatches(policy, idp, claims).length === 0);
 }
 
 type Scalar = string | number | boolean;
@@ -101,7 +119,11 @@ function denyApplies(policy: DenyPolicyConfig, scope: DenyScope): boolean {
   return true;
 }
 
-/** The first deny policy that refuses, or a finding for one that cannot decide (unavailable claim). */
+/**
+ * The first deny policy that refuses, or a finding for one that cannot decide: an unavailable
+ * claim (groups overage), a `not` on an absent claim, a condition that cannot be evaluated. A
+ * deny policy fails closed: every clause it fails is one it could not decide, so it refuses.
+ */
 function checkDenyPolicies(config: Config, request: PolicyRequest, scope: DenyScope, unavailable: Readonly<Record<string, string>>): Finding | undefined {
   for (const policy of config.denyPolicies ?? []) {
     if (!denyApplies(policy, scope)) continue;
@@ -111,6 +133,13 @@ function checkDenyPolicies(config: Config, request: PolicyRequest, scope: DenySc
     }
     const missing = undecidable(mismatches, unavailable);
     if (missing) return unavailableClaimFinding(missing[0], missing[1], policy.id);
+    const isUnavailable = (m: Mismatch) => m.field.startsWith('claims.') && Object.hasOwn(unavailable, m.field.slice('claims.'.length));
+    if (mismatches.every((m) => m.undecided !== undefined || isUnavailable(m))) {
+      const why = mismatches.some((m) => m.field === 'condition' && m.undecided !== undefined)
+        ? 'its condition could not be evaluated for this token'
+        : 'a claim it binds is absent from the token';
+      return fail('policy', 'ERR_POLICY_DENIED', `a deny policy refuses: ${why}`, { policy: policy.id, mismatches });
+    }
   }
   return undefined;
 }
@@ -130,9 +159,12 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
       const missing = undecidable(trace.mismatches, unavailable);
       if (missing) return { findings: [unavailableClaimFinding(missing[0], missing[1], trace.policy.id)] };
     }
-    const nearest = nearestPolicy(traces);
+    const nearest = nearestPolicy(traces.filter((t) => t.policy.idp === request.idp));
+    // A condition that could not be evaluated is a non-match; the refusal (and its audit) says so.
+    const unevaluated = traces.some((t) => t.mismatches.some((m) => m.field === 'condition' && m.undecided !== undefined) && !t.mismatches.some((m) => m.field === 'idp'));
+    const message = `no policy matches the token's identity${unevaluated ? " (a policy's condition could not be evaluated for this token)" : ''}`;
     return {
-      findings: [fail('policy', 'ERR_POLICY_NO_MATCH', "no policy matches the token's identity", nearest && {
+      findings: [fail('policy', 'ERR_POLICY_NO_MATCH', message, nearest && {
         policy: nearest.policy.id,
         mismatches: nearest.mismatches,
       })],
@@ -164,6 +196,8 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
       }));
       return { findings };
     }
+    // Named and allowed: said now, so a failing scope below does not hide it.
+    findings.push(pass('namespace', `namespace "${request.namespace}" is allowed`, { actual: request.namespace, policy: candidates[0]!.id }));
   }
 
   const requested = request.scopes;
@@ -221,7 +255,7 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
     findings.push(deniedAfter);
     return { findings };
   }
-  findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
+  if (request.namespace === undefined) findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
   findings.push(pass('scope', `scopes ${scopes.join(' ')} are allowed`, { actual: scopes, policy: answering.id }));
   return { findings, grant: { policy: answering, target, namespace, scopes } };
 }

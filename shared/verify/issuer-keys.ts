@@ -8,7 +8,6 @@
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { IdpConfig } from '../config/schema.ts';
-import { type CryptoPort, webCryptoPort } from '../keys/crypto-port.ts';
 import { StsError } from '../errors.ts';
 import { FETCH_LIMITS, type FetchLike, fetchJson } from '../http/fetch-capped.ts';
 import { isAcceptableUrl } from '../http/urls.ts';
@@ -59,8 +58,6 @@ export interface IssuerKeysOptions {
    * promise created by one request's I/O cannot be awaited from another request.
    */
   shareInFlight: boolean;
-  /** Checks signatures with these keys: node:crypto on Node, WebCrypto (the default) on Workers. */
-  crypto?: CryptoPort | undefined;
 }
 
 export type RefreshOutcome = 'refreshed' | 'cooldown' | 'failed';
@@ -73,11 +70,10 @@ export class IssuerKeys {
     this.#options = options;
   }
 
-  get crypto(): CryptoPort {
-    return this.#options.crypto ?? webCryptoPort;
-  }
-
-  /** Keys for an issuer: cached when fresh enough; refetched when stale; stale keys when the IdP is down. */
+  /**
+   * Keys for an issuer: cached when fresh enough; when stale, refreshed (in the background on Node,
+   * awaited on Workers); the last good keys while the IdP is down, up to `jwks_max_stale`.
+   */
   async get(idp: IdpConfig): Promise<CachedKeys> {
     const state = this.#stateFor(idp);
     const now = this.#nowSeconds();
@@ -85,6 +81,13 @@ export class IssuerKeys {
     if (keys && now - keys.fetchedAt < JWKS_LIMITS.refreshAfterSeconds) return keys;
     const maxStale = idp.jwks_max_stale ?? JWKS_LIMITS.maxStaleSeconds;
     const usable = keys && now - keys.fetchedAt < maxStale ? keys : undefined;
+    if (usable && this.#options.shareInFlight) {
+      // Node: the cached keys answer now and the refresh runs beside the request (its outcome is
+      // recorded for /readyz and the next request). Workers cannot carry a fetch past the request
+      // that started it, so there the refresh is awaited, bounded by the fetch timeout.
+      if (!this.#inBackoff(state, now)) this.#load(idp, state).catch(() => {});
+      return usable;
+    }
     if (this.#inBackoff(state, now)) {
       if (usable) return usable;
       throw unavailable(new Error(state.lastFailure));

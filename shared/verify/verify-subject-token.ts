@@ -9,9 +9,9 @@
  */
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
 import { VERIFY_ALGORITHMS, type IdpConfig } from '../config/schema.ts';
-import { verifyCompactJws } from '../keys/crypto-port.ts';
-import { fail, type Finding, firstFailure, pass } from '../checks.ts';
-import { CHECK_IDS } from '../errors.ts';
+import { type CryptoPort, verifyCompactJws } from '../keys/crypto-port.ts';
+import { type FailingFinding, fail, type Finding, firstFailure, pass } from '../checks.ts';
+import { CHECK_IDS, StsError } from '../errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
 import type { Claims } from './claims.ts';
 import { checkClaims } from './check-claims.ts';
@@ -36,6 +36,8 @@ export interface VerifiedToken {
 export interface VerifyContext {
   readonly idps: readonly IdpConfig[];
   readonly keys: IssuerKeys;
+  /** The broker's crypto port: node:crypto on Node, WebCrypto on Workers. */
+  readonly crypto: CryptoPort;
   /** Seconds since the epoch. */
   readonly now: number;
 }
@@ -60,7 +62,7 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
 
   let signatureVerified = false;
   if (idp) {
-    const signature = await checkSignature(raw, header, idp, ctx.keys);
+    const signature = await checkSignature(raw, header, idp, ctx.keys, ctx.crypto);
     findings.push(signature);
     signatureVerified = signature.status === 'pass';
   }
@@ -77,7 +79,7 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
 export async function verifyToken(
   raw: string,
   ctx: VerifyContext,
-): Promise<VerifiedToken | { failure: Finding; verifiedIdentity?: { idp: IdpConfig; iss: string; sub: string } }> {
+): Promise<VerifiedToken | { failure: FailingFinding; verifiedIdentity?: { idp: IdpConfig; iss: string; sub: string } }> {
   const inspection = await inspectToken(raw, ctx, { stopAtFirstFailure: true });
   const failure = firstFailure(inspection.findings);
   if (failure) {
@@ -95,7 +97,12 @@ export async function verifyToken(
   };
 }
 
+/** What /token and /diagnose say of a token pasted with its `Bearer ` prefix. */
+export const BEARER_PREFIX_MESSAGE = 'the token starts with "Bearer ": send the bare JWT as subject_token';
+export const BEARER_PREFIX = /^bearer\s+/i;
+
 function decodeToken(raw: string): { finding: Finding; header?: ProtectedHeaderParameters; claims?: Claims } {
+  if (BEARER_PREFIX.test(raw)) return { finding: fail('format', 'ERR_TOKEN_FORMAT', BEARER_PREFIX_MESSAGE) };
   const segments = raw.split('.');
   if (segments.length === 5) {
     return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token is encrypted (JWE); a signed JWT (JWS) is required') };
@@ -142,7 +149,13 @@ function findIssuer(claims: Claims, idps: readonly IdpConfig[], findings: Findin
   return idp;
 }
 
-export async function checkSignature(raw: string, header: ProtectedHeaderParameters, idp: IdpConfig, keys: IssuerKeys): Promise<Finding> {
+/**
+ * The signature check. Only what verification can answer becomes a finding: keys that cannot be
+ * fetched (IssuerKeys' ERR_KEYS_UNAVAILABLE) and jose's own errors (no matching key, algorithm,
+ * a signature that does not verify). Anything else — a TypeError in a crypto port, say — is a
+ * defect, thrown on to the error boundary as a logged 500, never read as "does not verify".
+ */
+export async function checkSignature(raw: string, header: ProtectedHeaderParameters, idp: IdpConfig, keys: IssuerKeys, crypto: CryptoPort): Promise<Finding> {
   const algorithms: readonly string[] = idp.algorithms ?? VERIFY_ALGORITHMS;
   const actual = { alg: header.alg, kid: header.kid };
   if (!algorithms.includes(header.alg!)) {
@@ -154,13 +167,14 @@ export async function checkSignature(raw: string, header: ProtectedHeaderParamet
   let cached;
   try {
     cached = await keys.get(idp);
-  } catch {
+  } catch (err) {
+    if (!(err instanceof StsError && err.code === 'ERR_KEYS_UNAVAILABLE')) throw err;
     return fail('signature', 'ERR_KEYS_UNAVAILABLE', "the issuer's signing keys cannot be fetched and none are cached; try again later", { actual });
   }
   for (let attempt = 0; ; attempt++) {
     try {
       // jose picks the key (kid, kty, alg, use); the port checks the signature (node:crypto on Node).
-      await verifyCompactJws(raw, header, cached.resolver, keys.crypto);
+      await verifyCompactJws(raw, header, cached.resolver, crypto);
       return pass('signature', `signature verified with key ${header.kid ?? '(no kid)'}`, { actual });
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey && attempt === 0) {
@@ -183,6 +197,7 @@ export async function checkSignature(raw: string, header: ProtectedHeaderParamet
       if (err instanceof joseErrors.JOSEAlgNotAllowed) {
         return fail('signature', 'ERR_ALGORITHM_NOT_ALLOWED', `signature algorithm ${header.alg} is not accepted for this issuer`, { actual });
       }
+      if (!(err instanceof joseErrors.JOSEError)) throw err;
       return fail('signature', 'ERR_SIGNATURE_INVALID', 'the token signature does not verify', { actual });
     }
   }

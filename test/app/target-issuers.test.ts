@@ -120,6 +120,16 @@ describe('kubernetes-tokenrequest', () => {
     expect(h.audits().at(-1)).toMatchObject({ decision: 'issued', target: 'argo-legacy', ttl: 600, jti: decodeJwt(out.access_token).jti });
   });
 
+  it('counts only the IdP\'s discovery and JWKS fetches as IdP fetches, never the TokenRequest call', async () => {
+    const fetches: { origin: string; kind: string }[] = [];
+    const metrics = { decision: () => {}, durableWrite: () => {}, idpFetch: (origin: string, kind: string) => void fetches.push({ origin, kind }) };
+    const counted = await buildHarness(config(), { now: NOW, env: env(), ports: { ...ports(), metrics } });
+    const res = await counted.exchange({ subject_token: await githubToken(), audience: 'argo-legacy', namespace: 'ci' });
+    expect(res.status).toBe(200);
+    expect(fetches.map((f) => f.kind).sort()).toEqual(['discovery', 'jwks']);
+    expect(fetches.every((f) => f.origin === new URL(github.issuer).origin)).toBe(true);
+  });
+
   it('reports the lifetime the API server granted when it shortens the request', async () => {
     const res = await h.exchange({ subject_token: await githubToken(), audience: 'argo-legacy', namespace: 'ci', requested_ttl: '3600' });
     expect(k8s.requests.at(-1)!.body.spec.expirationSeconds).toBe(3600);

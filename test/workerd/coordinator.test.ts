@@ -24,6 +24,14 @@ describe('the coordinator Durable Object', () => {
     expect(await cache.firstUse('https://idp.example\u0000jti-2', now + 400, now + 11)).toBe(true);
   });
 
+  it('releases a reserved jti whose exchange issued nothing, so it can be reserved again', async () => {
+    const cache = durableReplayCache(ns);
+    expect(await cache.firstUse('https://idp.example\u0000jti-3', now + 300, now)).toBe(true);
+    await cache.release('https://idp.example\u0000jti-3');
+    expect(await cache.firstUse('https://idp.example\u0000jti-3', now + 300, now)).toBe(true);
+    expect(await cache.firstUse('https://idp.example\u0000jti-3', now + 300, now)).toBe(false);
+  });
+
   it('keeps one token bucket per key across callers', async () => {
     const store = durableRateLimitStore(ns);
     const rule = { requests: 2, per: 60 };

@@ -51,6 +51,7 @@ label { display: grid; gap: .2rem; font-size: .85rem; font-weight: 600; }
 label.wide { grid-column: 1 / -1; }
 textarea, input { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; padding: .45rem; border: 1px solid var(--line); border-radius: 6px; background: var(--bg2); color: inherit; width: 100%; }
 textarea { min-height: 7rem; resize: vertical; word-break: break-all; }
+textarea.short { min-height: 3rem; }
 button { grid-column: 1 / -1; justify-self: start; font: inherit; font-weight: 600; padding: .45rem 1.2rem; border-radius: 6px; border: 1px solid var(--line); cursor: pointer; background: #0969da; color: #fff; }
 #verdict { margin: 1.25rem 0 .5rem; padding: .6rem .9rem; border-radius: 6px; font-weight: 600; border: 1px solid var(--line); }
 #verdict.issue { border-color: var(--ok); color: var(--ok); }
@@ -69,6 +70,7 @@ li.skip { color: var(--skip); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .75rem; margin: 0; font-size: .85rem; }
 dt { color: var(--skip); } dd { margin: 0; font-family: ui-monospace, monospace; word-break: break-all; }
 .hint { font-size: .88rem; padding: .35rem .6rem; border-left: 3px solid var(--warn); background: var(--bg2); border-radius: 0 4px 4px 0; }
+.note { font-size: .85rem; color: var(--skip); }
 code { font-family: ui-monospace, monospace; font-size: .85em; background: var(--bg2); padding: 0 .2em; border-radius: 3px; }
 table { border-collapse: collapse; font-size: .82rem; width: 100%; }
 th, td { text-align: left; border-bottom: 1px solid var(--line); padding: .2rem .4rem; vertical-align: top; font-family: ui-monospace, monospace; word-break: break-all; }
@@ -76,6 +78,20 @@ th { font-family: inherit; color: var(--skip); font-weight: 600; }
 details summary { cursor: pointer; font-size: .85rem; color: var(--skip); }
 #problems { color: var(--bad); }
 [hidden] { display: none !important; }
+@media (max-width: 40rem) {
+  body { padding: 1rem .75rem; }
+  form { grid-template-columns: 1fr 1fr; }
+  ol#checks > li { grid-template-columns: 1.4rem 1fr; }
+  ol#checks > li > .detail { grid-column: 2; }
+  dl { grid-template-columns: 1fr; }
+  dt { margin-top: .2rem; }
+  table, tbody, tr, th, td { display: block; }
+  tr:first-child { display: none; }
+  tr { border-bottom: 1px solid var(--line); padding: .2rem 0; }
+  td { border: 0; padding: .05rem .2rem; }
+  td:nth-child(2)::before { content: 'expected: '; color: var(--skip); }
+  td:nth-child(3)::before { content: 'presented: '; color: var(--skip); }
+}
 `;
 
 const SCRIPT = `
@@ -96,14 +112,38 @@ function rich(text) {
   String(text).split('\\u0060').forEach((part, i) => span.append(i % 2 ? el('code', {}, part) : part));
   return span;
 }
-function facts(check) {
+/* 95 -> "1 min 35 s"; 7200 -> "2 h". */
+function duration(total) {
+  let s = Math.abs(Math.round(total));
+  const parts = [];
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['min', 60]]) {
+    if (s >= size) { parts.push(Math.floor(s / size) + ' ' + unit); s %= size; }
+  }
+  if (s || !parts.length) parts.push(s + ' s');
+  return parts.slice(0, 2).join(' ');
+}
+function isEpoch(value) { return typeof value === 'number' && Number.isFinite(value) && value > 0 && value < 1e11; }
+function date(seconds) { return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z'); }
+const TIME_CLAIMS = ['iat', 'nbf', 'exp'];
+/* A claim time as a date and how far it is from the server time. */
+function when(seconds, serverTime) {
+  const delta = seconds - Math.floor(Date.parse(serverTime) / 1000);
+  return date(seconds) + (Number.isFinite(delta) ? ' (' + (delta === 0 ? 'now' : delta > 0 ? 'in ' + duration(delta) : duration(delta) + ' ago') + ')' : '');
+}
+function facts(check, serverTime) {
   const dl = el('dl');
   const row = (name, value) => { if (value !== undefined) dl.append(el('dt', {}, name), el('dd', {}, show(value))); };
-  const isTime = ['expiry', 'not_before', 'issued_at'].includes(check.check) && typeof check.actual === 'number' && Math.abs(check.actual) < 1e11;
-  row('presented', isTime ? check.actual + ' (' + new Date(check.actual * 1000).toISOString() + ')' : check.actual);
+  const isTime = ['expiry', 'not_before', 'issued_at'].includes(check.check) && isEpoch(check.actual);
+  row('presented', isTime ? when(check.actual, serverTime) : check.actual);
   row('expected', check.expected);
-  if (check.seconds !== undefined) row('seconds', String(check.seconds));
-  if (check.leeway_seconds !== undefined) row('leeway', check.leeway_seconds + ' s');
+  if (check.seconds !== undefined) {
+    const d = duration(check.seconds);
+    const ahead = check.seconds > 0;
+    row('measured', check.check === 'expiry' ? (check.seconds >= 0 ? 'expired ' + d + ' ago' : 'expires in ' + d)
+      : check.check === 'not_before' ? (ahead ? 'valid in ' + d : 'valid since ' + d)
+      : (ahead ? 'issued ' + d + ' in the future' : 'issued ' + d + ' ago'));
+  }
+  if (check.leeway_seconds !== undefined) row('leeway', duration(check.leeway_seconds));
   row('policy', check.policy);
   return dl.childElementCount ? dl : undefined;
 }
@@ -128,16 +168,22 @@ function render(body) {
   const verdict = $('verdict');
   verdict.hidden = false;
   verdict.className = body.verdict;
-  verdict.textContent = body.verdict === 'issue' ? '\\u2713 /token would issue a credential for this request' : '\\u2717 /token would refuse this request';
-  $('meta').textContent = 'server time ' + body.server_time + ' \\u00b7 request ' + body.request_id + ' \\u00b7 disclosure: ' + body.disclosure;
+  const failing = body.checks.filter((c) => c.status === 'fail').map((c) => c.check);
+  if ((body.request_problems || []).length) failing.unshift('request (' + body.request_problems.map((p) => p.parameter).join(', ') + ')');
+  verdict.textContent = body.verdict === 'issue'
+    ? '\\u2713 /token would issue a credential for this request'
+    : '\\u2717 /token would refuse this request' + (failing.length ? ' \\u2014 failing: ' + failing.join(', ') : '');
+  $('meta').textContent = 'server time ' + body.server_time + ' \\u00b7 request ' + body.request_id + ' \\u00b7 disclosure: ' + body.disclosure +
+    (body.reveal ? ' (diagnose.reveal: ' + body.reveal + ')' : '');
   const problems = $('problems');
   problems.replaceChildren(...(body.request_problems || []).map((p) => el('li', {}, el('code', {}, p.parameter), ': ' + p.message)));
   problems.hidden = !problems.childElementCount;
   const list = $('checks');
   list.replaceChildren();
   for (const check of body.checks) {
-    const detail = el('div', { class: 'detail' }, el('div', { class: 'message' }, check.message), facts(check));
-    if (check.hint) detail.append(el('div', { class: 'hint' }, rich(check.hint)));
+    const detail = el('div', { class: 'detail' }, el('div', { class: 'message' }, check.message), facts(check, body.server_time));
+    /* A fix is styled as one only where something fails or warns; on a passing check it is a note. */
+    if (check.hint) detail.append(el('div', { class: check.status === 'pass' ? 'note' : 'hint' }, rich(check.hint)));
     const mm = mismatchTable(check.mismatches);
     if (mm) detail.append(mm);
     const tr = traceView(check.trace);
@@ -151,7 +197,9 @@ function render(body) {
   token.replaceChildren();
   if (body.token) {
     const dl = el('dl');
-    for (const [k, v] of Object.entries(body.token)) if (v !== undefined) dl.append(el('dt', {}, k), el('dd', {}, show(v)));
+    for (const [k, v] of Object.entries(body.token)) {
+      if (v !== undefined) dl.append(el('dt', {}, k), el('dd', {}, TIME_CLAIMS.includes(k) && isEpoch(v) ? when(v, body.server_time) : show(v)));
+    }
     token.append(el('summary', {}, 'what the token says (unverified)'), dl);
   }
   token.hidden = !body.token;
@@ -162,6 +210,7 @@ $('form').addEventListener('submit', async (event) => {
   const form = new FormData(event.target);
   const params = {};
   for (const [k, v] of form) if (typeof v === 'string' && v.trim() !== '') params[k] = v.trim();
+  if (params.actor_token) params.actor_token_type = 'urn:ietf:params:oauth:token-type:access_token';
   const verdict = $('verdict');
   $('submit').disabled = true;
   try {
@@ -208,6 +257,7 @@ export function renderDiagnosePage(nonce: string): string {
   <label>scope<input id="scope" name="scope" spellcheck="false" placeholder="argo:submit argo:read"></label>
   <label>namespace<input id="namespace" name="namespace" spellcheck="false"></label>
   <label>requested_ttl (s)<input id="requested_ttl" name="requested_ttl" inputmode="numeric"></label>
+  <label class="wide">actor token (optional: the agent acting for the subject)<textarea id="actor_token" name="actor_token" class="short" spellcheck="false" placeholder="eyJhbGciOi…"></textarea></label>
   <button id="submit" type="submit">Diagnose</button>
 </form>
 <section id="results" hidden aria-live="polite">

@@ -125,8 +125,13 @@ const githubNearMiss: NearMiss = {
 export const githubActionsPreset: Preset = {
   nearMiss: githubNearMiss,
   checkConfig(idp: IdpShape) {
-    if (githubIssuerKind(idp.issuer) !== 'unknown') return [];
-    return [
+    // The owner URL is what every job's token carries when it asks for no audience, so any action
+    // of any workflow holds one; accepting it is accepting tokens minted for something else.
+    const defaults = idp.audiences.flatMap((aud, i) => /^https:\/\/github\.com\/[^/]+\/?$/.test(aud)
+      ? [`audiences[${i}]: "${aud}" is GitHub's default audience: every job of that owner gets a token for it without asking, so any action could present one; request a dedicated audience (core.getIDToken('argo-sts'), argo-sts exchange --token-audience) and list that, e.g. argo-sts`]
+      : []);
+    if (githubIssuerKind(idp.issuer) !== 'unknown') return defaults;
+    return [...defaults,
       'issuer: not a GitHub Actions issuer: use https://token.actions.githubusercontent.com (no trailing slash), ' +
         'https://token.actions.githubusercontent.com/<enterprise-slug>, https://token.actions.<subdomain>.ghe.com ' +
         'or GitHub Enterprise Server\'s https://HOST/_services/token',
