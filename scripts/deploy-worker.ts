@@ -6,7 +6,8 @@
  * The config is the ARGO_STS_CONFIG var of the wrangler config (`-c/--config`) for the
  * environment (`-e/--env`), loaded as the Worker loads it (functions/worker/worker-config.ts: the
  * same checks as `argo-sts config check`, plus the Workers rules) and with the bindings that
- * environment declares: `audit.sink: d1:BINDING` must name one of its D1 databases. When
+ * environment declares: `audit.sink: d1:BINDING` must name one of its D1 databases, and an
+ * `env:NAME` reference that is not one of its vars is a warning (it must be a secret). When
  * ARGO_STS_CONFIG is a secret (`wrangler secret put`), it is not in the wrangler config and
  * cannot be read here: that is said, and the deploy goes ahead (check the document with
  * `argo-sts config check FILE` before putting the secret).
@@ -18,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { ConfigError } from '../shared/config/parse-config.ts';
 import { auditD1Binding, loadWorkerConfig } from '../functions/worker/worker-config.ts';
 import { COORDINATOR_BINDING } from '../functions/worker/durable-coordinator.ts';
+import { unsetEnvSecrets } from '../cli/commands/config-check.ts';
 
 /** The parts of wrangler's resolved config this check reads. */
 export interface WranglerEnvironment {
@@ -39,14 +41,17 @@ export function checkWorkerEnvironment(environment: WranglerEnvironment, label: 
     return { ok: true, lines: [`argo-sts: ${label}: ARGO_STS_CONFIG is not a var here (a secret?), so it is not checked; run \`argo-sts config check FILE\` on the document you put`] };
   }
   if (typeof source !== 'string') return { ok: false, lines: [`ARGO_STS_CONFIG: must be a string (the YAML or JSON document) in ${label}`] };
-  let binding: string | undefined;
+  let config;
   try {
-    binding = auditD1Binding(loadWorkerConfig(source));
+    config = loadWorkerConfig(source);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return { ok: false, lines: [...err.issues, `argo-sts: ${label}: the config is invalid; not deployed`] };
   }
-  const lines: string[] = [];
+  const binding = auditD1Binding(config);
+  const vars = Object.fromEntries(Object.entries(environment.vars ?? {}).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  // An env: reference that is not a var must be a Worker secret, which only Cloudflare can see.
+  const lines = unsetEnvSecrets(config, vars).map((warning) => `warning: ${warning.replace(/ is not set here;.*/, ` is not a var of ${label}: it must be a Worker secret (wrangler secret put)`)}`);
   const d1 = (environment.d1_databases ?? []).map((db) => db.binding);
   if (binding !== undefined && !d1.includes(binding)) {
     return { ok: false, lines: [`audit.sink: d1:${binding} names no D1 binding of ${label} (has: ${d1.join(', ') || 'none'}); add [[d1_databases]] binding = "${binding}"`, `argo-sts: ${label}: not deployed`] };

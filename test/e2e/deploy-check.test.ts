@@ -23,8 +23,13 @@ const audit = [{ binding: 'AUDIT' }];
 
 describe('the deploy check of an environment', () => {
   it('accepts a valid config whose D1 binding exists', () => {
-    const check = checkWorkerEnvironment({ vars: { ARGO_STS_CONFIG: VALID }, d1_databases: audit, durable_objects: coordinator }, 'env staging');
+    const check = checkWorkerEnvironment({ vars: { ARGO_STS_CONFIG: VALID, SIGNING_KEYS: '{}' }, d1_databases: audit, durable_objects: coordinator }, 'env staging');
     expect(check).toEqual({ ok: true, lines: ['argo-sts: env staging: config ok'] });
+  });
+
+  it('accepts, with a warning, an env: reference that is not a var (it must be a Worker secret)', () => {
+    const check = checkWorkerEnvironment({ vars: { ARGO_STS_CONFIG: VALID }, d1_databases: audit, durable_objects: coordinator }, 'env staging');
+    expect(check).toEqual({ ok: true, lines: ['warning: signing.keys: env:SIGNING_KEYS is not a var of env staging: it must be a Worker secret (wrangler secret put)', 'argo-sts: env staging: config ok'] });
   });
 
   it('refuses an invalid config, naming the failing path as `argo-sts config check` does', () => {
@@ -52,7 +57,7 @@ describe('the deploy check of an environment', () => {
   });
 
   it('warns when the coordinator Durable Object is not bound', () => {
-    const check = checkWorkerEnvironment({ vars: { ARGO_STS_CONFIG: VALID }, d1_databases: audit }, 'env staging');
+    const check = checkWorkerEnvironment({ vars: { ARGO_STS_CONFIG: VALID, SIGNING_KEYS: '{}' }, d1_databases: audit }, 'env staging');
     expect(check.ok).toBe(true);
     expect(check.lines[0]).toContain('per isolate');
   });
