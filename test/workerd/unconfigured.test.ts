@@ -7,7 +7,9 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import worker from '../../functions/worker.ts';
-import { resetBrokerForEnv } from '../../functions/worker/broker-for-env.ts';
+import { brokerForEnv, resetBrokerForEnv, RETRY_FAILED_BUILD_MS } from '../../functions/worker/broker-for-env.ts';
+import { StsError } from '../../shared/errors.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { minimalConfig } from '../support/configs.ts';
 
 const BROKEN = minimalConfig({ policyTarget: 'argo-nowhere' });
@@ -89,5 +91,17 @@ describe('the Worker with a config that does not load', () => {
     const res = await call({ ARGO_STS_CONFIG: minimalConfig({ audit: 'd1:NO_SUCH_DB' }) }, '/readyz');
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: 'ERR_CONFIG' });
+  });
+
+  it(`retries a build that failed on a secret after ${RETRY_FAILED_BUILD_MS / 1000} s, not before`, async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const t0 = 1_790_000_000_000;
+    const unset = { ARGO_STS_CONFIG: UNSET_SECRET };
+    const set = { ...unset, ARGO_STS_TEST_UNSET: JSON.stringify(await generatePrivateJwks('ES256')) };
+    await expect(brokerForEnv(unset, t0)).rejects.toMatchObject({ code: 'ERR_NOT_CONFIGURED' });
+    // The secret appears (a Worker secret put, say): answered from memory until the retry is due.
+    await expect(brokerForEnv(set, t0 + RETRY_FAILED_BUILD_MS - 1)).rejects.toBeInstanceOf(StsError);
+    const broker = await brokerForEnv(set, t0 + RETRY_FAILED_BUILD_MS);
+    expect(broker.config.issuer).toBe('https://sts.example.com');
   });
 });
