@@ -39,11 +39,12 @@ describe('the Worker with a config that does not load', () => {
     expect(text).not.toContain('argo-nowhere');
   });
 
-  it('answers /token, /diagnose, discovery, JWKS and /targets 503 temporarily_unavailable with check config', async () => {
+  it('answers /token, /diagnose, /diagnose/cluster, discovery, JWKS and /targets 503 temporarily_unavailable with check config', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
     const env = { ARGO_STS_CONFIG: BROKEN };
     const calls: [string, RequestInit?][] = [
-      ['/token', tokenRequest], ['/diagnose', tokenRequest], ['/.well-known/openid-configuration'], ['/.well-known/jwks.json'], ['/targets'],
+      ['/token', tokenRequest], ['/diagnose', tokenRequest], ['/diagnose/cluster', tokenRequest],
+      ['/.well-known/openid-configuration'], ['/.well-known/jwks.json'], ['/targets'],
     ];
     for (const [path, init] of calls) {
       const res = await call(env, path, init);
