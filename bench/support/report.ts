@@ -5,6 +5,12 @@
 import type { LimitResult } from '../crypto-limit.ts';
 import type { LoadResult } from '../load.ts';
 
+/**
+ * The Workers bundle budget, gzipped: the one number the bench reports against and
+ * test/e2e/bundle-size.test.ts enforces (why: docs/architecture.md, "The bundle budget").
+ */
+export const WORKER_BUNDLE_BUDGET_BYTES = 400 * 1024;
+
 /** argo-sts, the same with WebCrypto, the same without the durable sink, the lean reference, the HTTP floors, the peer. */
 export type Contender = 'node' | 'webCrypto' | 'noSink' | 'lean' | 'hono' | 'nodeHttp' | 'peer';
 
@@ -138,7 +144,7 @@ export function summarize(report: BenchReport): Row[] {
     rows.push(
       { measure: 'Workers (wrangler dev, local workerd): exchanges/s', value: `${n0(workers.okPerSecond)}/s, p50 ${workers.p50Ms} ms, p99 ${workers.p99Ms} ms`, ratio: r2(workers.okPerSecond / rate) },
       { measure: 'Workers: start to first answered request', value: `${n0(workers.startToFirstAnswerMs)} ms (first exchange ${workers.firstExchangeMs} ms)` },
-      { measure: 'Workers bundle, gzipped', value: `${(workers.gzipBytes / 1024).toFixed(1)} KiB (raw ${(workers.bundleBytes / 1024).toFixed(1)} KiB)`, target: '≤ 300 KiB', met: workers.gzipBytes <= 300 * 1024 },
+      { measure: 'Workers bundle, gzipped', value: `${(workers.gzipBytes / 1024).toFixed(1)} KiB (raw ${(workers.bundleBytes / 1024).toFixed(1)} KiB)`, target: `≤ ${WORKER_BUNDLE_BUDGET_BYTES / 1024} KiB`, met: workers.gzipBytes <= WORKER_BUNDLE_BUDGET_BYTES },
     );
   }
   return rows;

@@ -11,7 +11,7 @@
  *
  * The SDK is imported on first use, so a deployment without Secrets Manager never loads it. The
  * Worker does not bundle it at all: it signs the same call itself (aws-secrets-manager-fetch.ts),
- * which keeps the bundle under its 300 KiB budget.
+ * which keeps the bundle within its budget (WORKER_BUNDLE_BUDGET_BYTES in bench/support/report.ts).
  */
 import type { SecretStage, SecretVersion } from '../../shared/config/secret-refs.ts';
 import { SecretError } from '../../shared/config/secret-refs.ts';

@@ -12,15 +12,15 @@
  */
 import type { Broker } from '../../shared/broker/broker.ts';
 import { createBroker, type BrokerPorts } from '../../shared/broker/create-broker.ts';
-import { parseConfig } from '../../shared/broker/load-config.ts';
 import { logMetrics } from '../../shared/broker/metrics.ts';
 import { ConfigError, readConfigText } from '../../shared/config/parse-config.ts';
 import type { Config } from '../../shared/config/schema.ts';
 import { StartupError, StsError } from '../../shared/errors.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
 import { d1AuditSink } from './d1-audit-sink.ts';
-import { COORDINATOR_BINDING, coordinatorStores } from './durable-coordinator.ts';
+import { coordinatorStores } from './durable-coordinator.ts';
 import { loopbackIssuerFor } from './loopback-issuer.ts';
+import { auditD1Binding, loadWorkerConfig } from './worker-config.ts';
 import { workerSecretStore } from './secrets.ts';
 
 export interface WorkerEnv {
@@ -45,40 +45,9 @@ let current: Built | undefined;
 /** Reasons already logged by this isolate, so each is logged once. */
 const logged = new Set<string>();
 
-/** The Workers side of a config: rules only this runtime has, on top of the shared load. */
-export function loadWorkerConfig(source: string | undefined, requestUrl?: string): Config {
-  if (typeof source !== 'string' || source.trim() === '') {
-    throw new ConfigError(['ARGO_STS_CONFIG: not set; configure the broker with a Worker var or secret']);
-  }
-  const doc = readConfigText(source);
-  if (requestUrl && doc && typeof doc === 'object' && typeof (doc as { issuer?: unknown }).issuer === 'string') {
-    const withIssuer = doc as { issuer: string };
-    withIssuer.issuer = loopbackIssuerFor(withIssuer.issuer, requestUrl);
-  }
-  const config = parseConfig(doc);
-  const nodeOnly = nodeOnlyParts(config);
-  if (nodeOnly.length > 0) throw new ConfigError(nodeOnly);
-  return config;
-}
-
-/**
- * The parts of a config only the Node runtime has, each with what Workers use instead: this runtime
- * has no PostgreSQL adapter; its shared state is the StsCoordinator Durable Object, its audit table D1.
- */
-export function nodeOnlyParts(config: Pick<Config, 'database' | 'audit' | 'state'>): string[] {
-  const out: string[] = [];
-  if (config.audit.sink?.startsWith('sqlite:')) out.push('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
-  if (config.audit.sink === 'postgres') out.push('audit.sink: postgres exists on Node only; use d1:BINDING on Workers');
-  if (config.state.store === 'postgres') {
-    out.push(`state.store: postgres exists on Node only; on Workers single-use tokens and rate limits are shared through the ${COORDINATOR_BINDING} Durable Object binding (state.store: memory)`);
-  }
-  if (config.database !== undefined) out.push('database: PostgreSQL is for Node only; remove it from a Worker\'s config');
-  return out;
-}
-
 /** The ports of the Workers runtime for this env. */
 export function workerBrokerPorts(env: WorkerEnv, config: Config): BrokerPorts {
-  const sink = config.audit.sink;
+  const d1 = auditD1Binding(config);
   const secrets = workerSecretStore(env);
   return {
     fetch: (input, init) => fetch(input, init),
@@ -90,7 +59,7 @@ export function workerBrokerPorts(env: WorkerEnv, config: Config): BrokerPorts {
     shareInFlight: false,
     // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
-    openAuditSink: sink?.startsWith('d1:') ? () => d1AuditSink(env, sink.slice('d1:'.length)) : undefined,
+    openAuditSink: d1 === undefined ? undefined : () => d1AuditSink(env, d1),
     // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
     metrics: logMetrics((line) => console.log(line)),
     // Rate limits and single-use tokens go global through the Durable Object when it is bound.

@@ -295,6 +295,15 @@ export const WIRE_CHECK_CATALOGUE: readonly CheckEntry<Exclude<WireCheck, CheckI
     ],
   },
   {
+    id: 'config',
+    title: 'Configuration (Workers)',
+    verifies: "The Worker's configuration loads: `ARGO_STS_CONFIG` parses and compiles, its secrets resolve, its signing keys import, its targets set up. (On Node a broker whose configuration does not load does not start.)",
+    causes: [
+      cause('config.not-loaded', "The broker's configuration does not load: 503", () =>
+        "Nothing a client sends changes this; retry once the operator has fixed it. Operators: `GET /readyz` names the code (`ERR_CONFIG`, `ERR_SECRET`, `ERR_SIGNING_KEYS`, `ERR_TARGET_SETUP`), the Worker's log has the reason (once per isolate), `argo-sts config check` shows every error with its path, and `npm run deploy` refuses an invalid `ARGO_STS_CONFIG` var (docs/runtimes.md).", { codes: ['ERR_NOT_CONFIGURED'] }),
+    ],
+  },
+  {
     id: 'internal',
     title: 'Internal error',
     verifies: 'Nothing: a 500 `server_error` is a defect of the broker, never a property of the request.',

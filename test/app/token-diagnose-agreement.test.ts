@@ -70,8 +70,8 @@ describe('/token refuses with the check /diagnose fails, and the same message', 
 });
 
 describe('docs/troubleshooting.md documents every check /token answers with', () => {
-  it('has a section for request, rate_limit, unavailable and internal beside the eleven checks', () => {
-    expect(WIRE_CHECK_CATALOGUE.map((e) => e.id)).toEqual(['request', 'rate_limit', 'unavailable', 'internal']);
+  it('has a section for request, rate_limit, unavailable, config and internal beside the eleven checks', () => {
+    expect(WIRE_CHECK_CATALOGUE.map((e) => e.id)).toEqual(['request', 'rate_limit', 'unavailable', 'config', 'internal']);
     const doc = readFileSync(TROUBLESHOOTING_DOC, 'utf8');
     for (const entry of [...CHECK_CATALOGUE, ...WIRE_CHECK_CATALOGUE]) expect(doc).toContain(`## ${entry.id}\n`);
   });

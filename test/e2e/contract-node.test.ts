@@ -1,7 +1,7 @@
 /**
  * The contract (test/support/contract-cases.ts) against the Node runtime as an operator runs it:
  * `npm start --silent`, the config in a file, the signing keys in the environment, a SQLite
- * audit sink, two loopback issuers. The same cases run against the Worker in
+ * audit sink, two loopback issuers and a real OpenID Provider (oidc-provider). The same cases run against the Worker in
  * contract-worker.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { type ContractIdps, contractConfig, describeContract } from '../support/contract-cases.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { startLoopbackIdp } from '../support/loopback-idp.ts';
+import { startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
 import { loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
 
 let dir: string;
@@ -20,7 +21,7 @@ let server: SpawnedServer;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'argo-sts-contract-node-'));
-  idps = { github: await startLoopbackIdp(), runner: await startLoopbackIdp() };
+  idps = { github: await startLoopbackIdp(), runner: await startLoopbackIdp(), keycloak: await startOidcProviderIdp({ realm: 'platform', clientId: 'argo-ci' }) };
   const configPath = join(dir, 'argo-sts.yaml');
   writeFileSync(configPath, contractConfig(idps, `sqlite:${join(dir, 'audit.db')}`));
   server = await spawnServer(loopbackServerEnv(configPath, await signingKeysEnv()));
@@ -30,6 +31,7 @@ afterAll(async () => {
   await server?.stop();
   await idps?.github.close();
   await idps?.runner.close();
+  await idps?.keycloak.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

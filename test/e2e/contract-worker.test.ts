@@ -11,6 +11,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { type ContractIdps, contractConfig, describeContract } from '../support/contract-cases.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { startLoopbackIdp } from '../support/loopback-idp.ts';
+import { startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
 import { AUDIT_D1_BINDING, type SpawnedWorker, spawnWorker } from '../support/spawn-worker.ts';
 
 let dir: string;
@@ -19,7 +20,7 @@ let worker: SpawnedWorker;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'argo-sts-contract-worker-'));
-  idps = { github: await startLoopbackIdp(), runner: await startLoopbackIdp() };
+  idps = { github: await startLoopbackIdp(), runner: await startLoopbackIdp(), keycloak: await startOidcProviderIdp({ realm: 'platform', clientId: 'argo-ci' }) };
   worker = await spawnWorker(dir, { ARGO_STS_CONFIG: contractConfig(idps, `d1:${AUDIT_D1_BINDING}`), ...(await signingKeysEnv()) });
 }, 120_000);
 
@@ -27,6 +28,7 @@ afterAll(async () => {
   await worker?.stop();
   await idps?.github.close();
   await idps?.runner.close();
+  await idps?.keycloak.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

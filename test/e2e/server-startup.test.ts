@@ -6,19 +6,11 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { minimalConfig } from '../support/configs.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 import { groupAlive, spawnServer, spawnServerToExit } from '../support/spawn-server.ts';
 
-const CONFIG = `
-issuer: https://sts.example.com
-signing: { keys: env:ARGO_STS_TEST_UNSET_SIGNING_KEYS }
-idps:
-  - { name: github, issuer: https://token.actions.githubusercontent.com, audiences: [argo-sts], preset: github-actions }
-targets:
-  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
-policies:
-  - { id: ci, idp: github, target: argo-prod, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:read] }
-`;
+const CONFIG = minimalConfig({ keys: 'env:ARGO_STS_TEST_UNSET_SIGNING_KEYS' });
 
 describe('server start-up', () => {
   it('refuses a port that is not a number with one line and exit 2, from argo-sts serve', async () => {

@@ -77,3 +77,20 @@ policies:
 audit: { sink: "sqlite:${join(opts.dir, 'audit.db')}" }
 `;
 }
+
+/**
+ * The smallest config that loads: one GitHub idp, one target (argo-prod), one policy to it.
+ * `policyTarget` (a target that does not exist, say), `keys` and `audit` break or extend it.
+ */
+export function minimalConfig(options: { keys?: string; policyTarget?: string; audit?: string } = {}): string {
+  return `
+issuer: https://sts.example.com
+signing: { alg: ES256, keys: ${options.keys ?? 'generate'} }
+idps:
+  - { name: github, issuer: https://token.actions.githubusercontent.com, audiences: [argo-sts], preset: github-actions }
+targets:
+  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
+policies:
+  - { id: ci, idp: github, target: ${options.policyTarget ?? 'argo-prod'}, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:read] }
+${options.audit ? `audit: { sink: "${options.audit}" }\n` : ''}`;
+}

@@ -12,9 +12,11 @@ import { describe, expect, it } from 'vitest';
 import { CHECK_IDS } from '../../shared/errors.ts';
 import { CI_MAIN_POLICY_YAML } from './configs.ts';
 import { fixtureClaims, type LoopbackIdp } from './loopback-idp.ts';
+import { ARGO_STS_AUDIENCE, type OidcProviderIdp } from './oidc-provider-idp.ts';
 import { ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from './token-requests.ts';
 
 export const CONTRACT_ISSUER = 'https://sts.contract.test';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 /** The runner idp's per-subject limit: this many exchanges an hour. */
 const RUNNER_REQUESTS_PER_HOUR = 3;
 
@@ -23,6 +25,8 @@ export interface ContractIdps {
   readonly github: LoopbackIdp;
   /** A generic CI runner issuer: single-use tokens and a per-subject rate limit. */
   readonly runner: LoopbackIdp;
+  /** A real OpenID Provider (oidc-provider), Keycloak-shaped: client_credentials access tokens. */
+  readonly keycloak: OidcProviderIdp;
 }
 
 /** The config both runtimes serve; only the audit sink differs (sqlite:PATH or d1:BINDING). */
@@ -41,11 +45,23 @@ idps:
     audiences: [argo-sts]
     single_use: true
     rate_limit: { per_subject: { requests: ${RUNNER_REQUESTS_PER_HOUR}, per: 1h } }
+  - name: keycloak
+    issuer: ${idps.keycloak.issuer}
+    audiences: [${ARGO_STS_AUDIENCE}]
+    preset: keycloak
 targets:
   - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
 policies:
 ${CI_MAIN_POLICY_YAML}
   - { id: runner-jobs, idp: runner, target: argo-prod, subject_pattern: "job:*", namespaces: [ci], scopes: [argo:read] }
+  # oidc-provider puts the client id in the sub of a client_credentials access token
+  - id: platform-ci
+    idp: keycloak
+    target: argo-prod
+    subject: ${idps.keycloak.clientId}
+    claims: { azp: ${idps.keycloak.clientId}, groups: platform-engineers }
+    namespaces: [platform]
+    scopes: [argo:manage]
 audit: { sink: "${auditSink}" }
 `;
 }
@@ -154,7 +170,7 @@ const HOSTILE: readonly Case[] = [
     const [, payload] = (await t.github()).split('.');
     return token({ subject_token: `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.` });
   }, expected: { status: 400, error: 'invalid_request', check: 'format' } },
-  { name: 'a subject token over 16 KiB', request: async () => token({ subject_token: `${'a'.repeat(16 * 1024 + 1)}` }), expected: { status: 400, error: 'invalid_request', check: 'format' } },
+  { name: 'a subject token over 16 KiB', request: async () => token({ subject_token: 'a'.repeat(16 * 1024 + 1) }), expected: { status: 400, error: 'invalid_request', check: 'format' } },
   { name: 'another grant type', request: async (t) => token({ subject_token: await t.github(), grant_type: 'client_credentials' }), expected: { status: 400, error: 'unsupported_grant_type', check: 'request' } },
   { name: 'a repeated parameter', request: async (t) => ({ method: 'POST', path: '/token', headers: form, body: `${exchangeBody({ subject_token: await t.github() })}&audience=argo-prod` }), expected: { status: 400, error: 'invalid_request', check: 'request' } },
   { name: 'a content type other than form or JSON', request: async (t) => ({ method: 'POST', path: '/token', headers: { 'content-type': 'text/plain' }, body: exchangeBody({ subject_token: await t.github() }) }), expected: { status: 400, error: 'invalid_request', check: 'request' } },
@@ -233,6 +249,28 @@ export function describeContract(target: ContractTarget): void {
       expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'JWT' });
       expect(payload).toMatchObject({ iss: CONTRACT_ISSUER, aud: 'kubernetes', sub: 'github:repo:acme/app:ref:refs/heads/main', groups: ['argo-sts:ci:argo:submit', 'argo-sts:ci:argo:read'], namespace: 'ci' });
       expect(payload.exp! - payload.iat!).toBe(300);
+    });
+
+    it('exchanges a real OpenID Provider\'s (Keycloak-shaped) access token, carrying only the claims the contract names', async () => {
+      const { keycloak } = target.idps();
+      const subjectToken = await keycloak.accessToken();
+      tokens.add(subjectToken);
+      const answer = await call(token({ subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE }));
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ expires_in: 600, scope: 'argo:manage', namespace: 'platform' });
+      const { payload } = await verifyMinted(answer.json.access_token);
+      expect(payload).toMatchObject({
+        sub: `keycloak:${keycloak.clientId}`, groups: ['argo-sts:platform:argo:manage'],
+        preferred_username: keycloak.mappedClaims.preferred_username, email: keycloak.mappedClaims.email,
+      });
+      expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'preferred_username', 'scope', 'sub']);
+    });
+
+    it('refuses that provider\'s token issued for another resource: 400 invalid_request (check audience)', async () => {
+      const subjectToken = await target.idps().keycloak.accessToken('https://other.example');
+      tokens.add(subjectToken);
+      const answer = await call(token({ subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE }));
+      expect({ status: answer.status, error: answer.json.error, check: answer.json.check }).toEqual({ status: 400, error: 'invalid_request', check: 'audience' });
     });
 
     for (const [group, cases] of [['refuses', REFUSALS], ['refuses hostile input:', HOSTILE]] as const) {

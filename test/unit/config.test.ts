@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import { parseConfig, parseConfigText } from '../../shared/broker/load-config.ts';
 import { type Config } from '../../shared/config/schema.ts';
-import { nodeOnlyParts } from '../../functions/worker/broker-for-env.ts';
+import { nodeOnlyParts } from '../../functions/worker/worker-config.ts';
 
 /** A small valid document; each test changes one thing. */
 function baseDoc(): Record<string, any> {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  coordinatorObjectName, durableRateLimitStore, durableReplayCache, type NamespaceLike,
+  CLIENT_SHARDS, coordinatorObjectName, durableRateLimitStore, durableReplayCache, type NamespaceLike,
 } from '../../functions/worker/durable-coordinator.ts';
 import { awsSecretsManagerFetchReader } from '../../functions/worker/aws-sigv4-secrets.ts';
 import { SecretError } from '../../shared/config/secret-refs.ts';
@@ -24,20 +24,31 @@ function namespace(answer: (name: string) => Promise<Response>): NamespaceLike &
 const rule = { requests: 10, per: 60 };
 
 describe('the coordinator Durable Object as the broker sees it', () => {
-  it('routes replays per issuer, identity buckets per idp and the client bucket per address', () => {
+  it('routes replays per issuer and an idp\'s identity buckets to one object of that idp', () => {
     expect(coordinatorObjectName('replay', 'https://idp.example\u0000jti-1')).toBe('replay:https://idp.example');
     const idp = { name: 'github', rate_limit: { per_subject: rule, per_idp: rule } };
     for (const bucket of bucketsFor(idp, 'repo:acme/app')) expect(coordinatorObjectName('rate', bucket.key)).toBe('rate:idp:github');
-    expect(coordinatorObjectName('rate', 'client\u0000203.0.113.7')).toBe('rate:client:203.0.113.7');
   });
 
-  it('sends two client addresses to two objects, and one identity\'s buckets to one', async () => {
+  it(`spreads client addresses over ${CLIENT_SHARDS} shards, an address always to the same one`, () => {
+    const shards = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const key = `client\u0000198.51.${i >> 8}.${i & 255}`;
+      const name = coordinatorObjectName('rate', key);
+      expect(name).toMatch(/^rate:client:\d+$/);
+      expect(coordinatorObjectName('rate', key)).toBe(name);
+      shards.add(name);
+    }
+    expect(shards.size).toBe(CLIENT_SHARDS);
+    expect(coordinatorObjectName('rate', 'client\u00002001:db8::1')).toMatch(/^rate:client:\d+$/);
+  });
+
+  it('sends one take to one object: the client bucket to its shard, an identity\'s buckets to its idp', async () => {
     const ns = namespace(async () => Response.json({ allowed: true, retryAfter: 0 }));
     const store = durableRateLimitStore(ns);
     await store.take([{ key: 'client\u0000203.0.113.7', rule }], 0);
-    await store.take([{ key: 'client\u0000198.51.100.9', rule }], 0);
     await store.take(bucketsFor({ name: 'github', rate_limit: { per_subject: rule, per_idp: rule } }, 'repo:acme/app'), 0);
-    expect(ns.names).toEqual(['rate:client:203.0.113.7', 'rate:client:198.51.100.9', 'rate:idp:github']);
+    expect(ns.names).toEqual([coordinatorObjectName('rate', 'client\u0000203.0.113.7'), 'rate:idp:github']);
   });
 
   it('answers an unreachable object with 503 temporarily_unavailable (check unavailable), not a 500', async () => {

@@ -7,19 +7,13 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import worker from '../../functions/worker.ts';
-import { resetBrokerForEnv } from '../../functions/worker/broker-for-env.ts';
+import { brokerForEnv, resetBrokerForEnv, RETRY_FAILED_BUILD_MS } from '../../functions/worker/broker-for-env.ts';
+import { StsError } from '../../shared/errors.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
+import { minimalConfig } from '../support/configs.ts';
 
-const BROKEN = `
-issuer: https://sts.workers.test
-signing: { alg: ES256, keys: generate }
-idps:
-  - { name: github, issuer: https://token.actions.githubusercontent.com, audiences: [argo-sts], preset: github-actions }
-targets:
-  - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes }
-policies:
-  - { id: ci, idp: github, target: argo-nowhere, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:read] }
-`;
-const UNSET_SECRET = BROKEN.replace('argo-nowhere', 'argo-prod').replace('keys: generate', 'keys: env:ARGO_STS_TEST_UNSET');
+const BROKEN = minimalConfig({ policyTarget: 'argo-nowhere' });
+const UNSET_SECRET = minimalConfig({ keys: 'env:ARGO_STS_TEST_UNSET' });
 
 async function call(env: Record<string, unknown>, path: string, init?: RequestInit): Promise<Response> {
   const ctx = createExecutionContext();
@@ -45,11 +39,12 @@ describe('the Worker with a config that does not load', () => {
     expect(text).not.toContain('argo-nowhere');
   });
 
-  it('answers /token, /diagnose, discovery, JWKS and /targets 503 temporarily_unavailable with check config', async () => {
+  it('answers /token, /diagnose, /diagnose/cluster, discovery, JWKS and /targets 503 temporarily_unavailable with check config', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
     const env = { ARGO_STS_CONFIG: BROKEN };
     const calls: [string, RequestInit?][] = [
-      ['/token', tokenRequest], ['/diagnose', tokenRequest], ['/.well-known/openid-configuration'], ['/.well-known/jwks.json'], ['/targets'],
+      ['/token', tokenRequest], ['/diagnose', tokenRequest], ['/diagnose/cluster', tokenRequest],
+      ['/.well-known/openid-configuration'], ['/.well-known/jwks.json'], ['/targets'],
     ];
     for (const [path, init] of calls) {
       const res = await call(env, path, init);
@@ -94,8 +89,20 @@ describe('the Worker with a config that does not load', () => {
 
   it('names an audit sink without its D1 binding ERR_CONFIG', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
-    const res = await call({ ARGO_STS_CONFIG: `${UNSET_SECRET.replace('env:ARGO_STS_TEST_UNSET', 'generate')}audit: { sink: d1:NO_SUCH_DB }\n` }, '/readyz');
+    const res = await call({ ARGO_STS_CONFIG: minimalConfig({ audit: 'd1:NO_SUCH_DB' }) }, '/readyz');
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ error: 'ERR_CONFIG' });
+  });
+
+  it(`retries a build that failed on a secret after ${RETRY_FAILED_BUILD_MS / 1000} s, not before`, async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const t0 = 1_790_000_000_000;
+    const unset = { ARGO_STS_CONFIG: UNSET_SECRET };
+    const set = { ...unset, ARGO_STS_TEST_UNSET: JSON.stringify(await generatePrivateJwks('ES256')) };
+    await expect(brokerForEnv(unset, t0)).rejects.toMatchObject({ code: 'ERR_NOT_CONFIGURED' });
+    // The secret appears (a Worker secret put, say): answered from memory until the retry is due.
+    await expect(brokerForEnv(set, t0 + RETRY_FAILED_BUILD_MS - 1)).rejects.toBeInstanceOf(StsError);
+    const broker = await brokerForEnv(set, t0 + RETRY_FAILED_BUILD_MS);
+    expect(broker.config.issuer).toBe('https://sts.example.com');
   });
 });
