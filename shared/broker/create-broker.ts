@@ -80,7 +80,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto }),
+    issuerKeys: new IssuerKeys({ fetch: ports.fetch, clock: ports.clock, shareInFlight: ports.shareInFlight, crypto: ports.crypto, warn: ports.warn }),
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
