@@ -68,6 +68,15 @@ describe('gitlab', () => {
   it('names a protection flag that is neither "true" nor "false"', () => {
     expect(normalizeGitlabClaims({ ref_protected: '1' }).invalid).toBe('ref_protected');
   });
+  it('keeps a claim named __proto__ as a plain claim: it never becomes the prototype that lends other claims (ref_protected)', () => {
+    const claims = JSON.parse('{"sub":"project_path:acme/app:ref_type:branch:ref:main","__proto__":{"ref_protected":true,"project_path":"acme/app"}}') as Record<string, unknown>;
+    const normalized = normalizeGitlabClaims(claims).claims;
+    expect(Object.hasOwn(normalized, 'ref_protected')).toBe(false);
+    expect((normalized as Record<string, unknown>).ref_protected).toBeUndefined();
+    expect((normalized as Record<string, unknown>).project_path).toBeUndefined();
+    expect(Object.getPrototypeOf(normalized)).toBe(Object.prototype);
+    expect(Object.hasOwn(normalized, '__proto__')).toBe(true);
+  });
 });
 
 describe('keycloak', () => {
