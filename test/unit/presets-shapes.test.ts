@@ -142,6 +142,12 @@ describe('preset checks at config load, each naming its path', () => {
       expect.stringMatching(/^idps\[0\]\.issuer: not a GitHub Actions issuer/),
     ]);
   });
+  it('refuses shared_issuer: false where the preset\'s issuer is shared by everyone on the platform', () => {
+    expect(issuesOf({ preset: 'github-actions', issuer: 'https://token.actions.githubusercontent.com', shared_issuer: false })).toEqual([
+      expect.stringMatching(/^idps\[0\]\.shared_issuer: .*always shared/),
+    ]);
+    expect(issuesOf({ preset: 'generic', issuer: 'https://idp.example.com', shared_issuer: true })).toEqual([]);
+  });
   it('refuses a Keycloak idp that accepts aud "account"', () => {
     expect(issuesOf({ preset: 'keycloak', issuer: 'https://sso.acme.com/realms/p', audiences: ['account'] })).toEqual([
       expect.stringMatching(/^idps\[0\]\.audiences: "account" is in every token/),
