@@ -1,10 +1,18 @@
 #!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /** The `argo-sts` command. Needs Node 24 (run it through npx or npm run in this package). */
+import { fchmodSync, fstatSync } from 'node:fs';
 import { runCli } from './main.ts';
 
 const code = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  restrictStdout: () => {
+    try {
+      if (fstatSync(1).isFile()) fchmodSync(1, 0o600);
+    } catch {
+      // not ours to change (another owner's file): the command still writes, as the shell asked
+    }
+  },
   env: process.env,
   stdin: async () => {
     const chunks: Buffer[] = [];

@@ -8,6 +8,11 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly env: NodeJS.ProcessEnv;
   readonly stdin: () => Promise<string>;
+  /**
+   * Makes stdout owner-only (0600) when it is a regular file, i.e. a `> file` redirect, before a
+   * command writes a secret to it. Absent when stdout is not the process's own (tests).
+   */
+  readonly restrictStdout?: () => void;
 }
 
 export interface Command {

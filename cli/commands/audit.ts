@@ -4,7 +4,7 @@
  * `--sql` prints the SQLite query with its values inlined, to run against D1 with `wrangler d1 execute`.
  */
 import { existsSync } from 'node:fs';
-import { type AuditEvent } from '../../shared/audit/audit-event.ts';
+import { type AuditEvent, escapeUnsafeText } from '../../shared/audit/audit-event.ts';
 import { ConfigError } from '../../shared/config/parse-config.ts';
 import { parseDuration } from '../../shared/config/duration.ts';
 import { loadNodeConfig } from '../../functions/node/config-source.ts';
@@ -121,13 +121,26 @@ export function parseTimeBound(flag: string, value: string, now: number): string
   throw new UsageError(`--${flag} must be a duration before now (90s, 15m, 1h, 7d) or an ISO 8601 time, got ${JSON.stringify(value)}`);
 }
 
-type Row = Record<string, string | number | null>;
+type Row = Record<string, string | number | Uint8Array | null>;
+
+/**
+ * The query with every TEXT column read as its bytes: node:sqlite cuts a text value at its first
+ * NUL, so a stored `sub` with one would come back short. rowToEvent decodes the bytes as UTF-8.
+ */
+function exactTextQuery(db: { prepare(sql: string): { all(): unknown[] } }, sql: string): string {
+  const columns = db.prepare('PRAGMA table_info(audit_events)').all() as { name: string; type: string }[];
+  const list = columns.map(({ name, type }) => (/TEXT/i.test(type) ? `CAST("${name}" AS BLOB) AS "${name}"` : `"${name}"`));
+  return sql.replace(/^SELECT \*/, `SELECT ${list.join(', ')}`);
+}
+
+const utf8 = new TextDecoder();
 
 /** A stored row back in the event's shape (scopes as a list, context as an object). */
-export function rowToEvent(row: Row): AuditEvent & { id: number } {
+export function rowToEvent(raw: Row): AuditEvent & { id: number } {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(row)) {
-    if (value === null) continue;
+  for (const [key, stored] of Object.entries(raw)) {
+    if (stored === null) continue;
+    const value = stored instanceof Uint8Array ? utf8.decode(stored) : stored;
     if (key === 'check_id') out.check = value;
     else if (key === 'scopes' || key === 'redacted') out[key] = String(value).split(' ').filter(Boolean);
     else if (key === 'context') out.context = JSON.parse(String(value));
@@ -148,7 +161,7 @@ function tableCells(event: AuditEvent): string[] {
 }
 
 export function formatTable(events: readonly AuditEvent[]): string {
-  const rows = [[...TABLE_COLUMNS] as string[], ...events.map(tableCells)];
+  const rows = [[...TABLE_COLUMNS] as string[], ...events.map((e) => tableCells(e).map(escapeUnsafeText))];
   const widths = TABLE_COLUMNS.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
@@ -215,7 +228,8 @@ async function readRows(source: AuditSource, io: CliIo, filters: AuditFilters): 
   const db = new DatabaseSync(source.path, { readOnly: true });
   try {
     db.exec('PRAGMA busy_timeout = 5000');
-    return db.prepare(query.sql).all(...query.params) as Row[];
+    // node:sqlite cuts text at a NUL: exactTextQuery reads text columns as bytes, so a stored value comes back whole.
+    return db.prepare(exactTextQuery(db, query.sql)).all(...query.params) as Row[];
   } finally {
     db.close();
   }
@@ -279,7 +293,7 @@ Who got credentials for namespace ci in the last hour:
     const rows = await readRows(source, io, filters);
     if (rows === undefined) return EXIT.failed;
     const events = rows.map(rowToEvent);
-    if (format === 'json') io.stdout(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    if (format === 'json') io.stdout(events.map((e) => `${escapeUnsafeText(JSON.stringify(e))}\n`).join(''));
     else if (format === 'csv') io.stdout(formatCsv(events));
     else io.stdout(events.length === 0 ? 'no matching audit events\n' : formatTable(events));
     return EXIT.ok;

@@ -8,6 +8,7 @@
  * JWKS. The token itself is never printed.
  */
 import { diagnose as diagnoseRemote, StsRequestError, StsTransportError, TOKEN_TYPE_ACCESS_TOKEN } from '../../client/index.ts';
+import { escapeUnsafeText } from '../../shared/audit/audit-event.ts';
 import { checkTitle } from '../../shared/diagnose/catalogue.ts';
 import { diagnose } from '../../shared/diagnose/diagnose.ts';
 import { type Diagnosis, type DiagnosisCheck } from '../../shared/diagnose/diagnosis.ts';
@@ -129,7 +130,7 @@ ${CLUSTER_TRANSCRIPT}`,
       result = await diagnoseOffline(token, { fetch: (input, init) => fetch(input, init), clock: Date.now, leeway });
     }
 
-    io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderReport(result, broker));
+    io.stdout(flags.json ? `${escapeLines(JSON.stringify(result, null, 2))}\n` : renderReport(result, broker));
     return result.verdict === 'deny' ? EXIT.failed : EXIT.ok;
   },
 };
@@ -189,5 +190,13 @@ export function renderReport(result: Diagnosis | OfflineDiagnosis, broker: strin
     for (const m of c.status === 'pass' ? [] : (c.mismatches ?? [])) lines.push(`${indent}  ${m.field}: expected ${show(m.expected)}, presented ${show(m.actual)}`);
     if (c.hint && c.status !== 'pass') lines.push(`${indent}hint: ${c.hint.replace(/`/g, '')}`);
   }
-  return `${lines.join('\n')}\n`;
+  return `${escapeLines(lines.join('\n'))}\n`;
+}
+
+/**
+ * A token's values reach a person's terminal: escape sequences, bidi overrides and line
+ * separators in them are shown escaped (line by line, so the report's own line breaks stay).
+ */
+function escapeLines(text: string): string {
+  return text.split('\n').map(escapeUnsafeText).join('\n');
 }

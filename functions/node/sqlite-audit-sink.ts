@@ -10,7 +10,7 @@
  * token is never answered before its row is on disk. If a batch fails, its rows are retried one
  * transaction each, so one bad row (a duplicate jti) cannot take the others down with it.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
@@ -38,7 +38,12 @@ export function migrateSqlite(db: DatabaseSync): void {
 }
 
 export function openAuditDatabase(path: string, options: { readOnly?: boolean } = {}): DatabaseSync {
-  if (!options.readOnly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (!options.readOnly && path !== ':memory:') {
+    // The trail holds client IPs and emails: owner-only. SQLite gives its -wal and -shm files the
+    // database file's mode, so creating the file 0600 first covers them too.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  }
   const db = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
   db.exec('PRAGMA busy_timeout = 5000');
   if (!options.readOnly) {

@@ -138,7 +138,24 @@ export function redactEvent(event: AuditEvent, fields: readonly RedactableField[
   return out;
 }
 
-/** The stdout line for an event: compact JSON, undefined fields dropped. */
+/**
+ * Characters that never reach a log line or a terminal raw: C0 and C1 controls (NUL, U+0085),
+ * format characters (the bidi overrides and isolates such as U+202E, zero-width characters) and
+ * the line and paragraph separators U+2028/U+2029, which many log viewers break lines at.
+ * JSON.stringify escapes only C0 controls.
+ */
+const UNSAFE_TEXT = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** Text with every unsafe character as a `\uXXXX` escape (UTF-16 units, as JSON writes them). */
+export function escapeUnsafeText(text: string): string {
+  return text.replace(UNSAFE_TEXT, (ch) => [...Array(ch.length).keys()].map((i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}
+
+/**
+ * The stdout line for an event: compact JSON, undefined fields dropped, unsafe characters from a
+ * `sub` or a free-text claim escaped (JSON structure is ASCII, so only string contents change, and
+ * the line parses back to exactly the stored values).
+ */
 export function auditLine(event: AuditEvent): string {
-  return JSON.stringify({ type: 'audit', ...event });
+  return escapeUnsafeText(JSON.stringify({ type: 'audit', ...event }));
 }

@@ -4,7 +4,7 @@
  * not be stored, so nothing is lost silently. Every event is stamped with the schema version and
  * redacted (`audit.redact`) before it reaches either place.
  */
-import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditSink, auditLine, redactEvent } from './audit-event.ts';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditSink, auditLine, escapeUnsafeText, redactEvent } from './audit-event.ts';
 import { type RedactableField } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 
@@ -52,7 +52,7 @@ export class AuditLog {
       } catch (cause) {
         const refused: AuditEvent = { ...event, decision: 'denied', error: 'ERR_AUDIT_UNAVAILABLE', check: 'unavailable', reason: 'durable audit write failed; no token was returned', jti: undefined };
         this.#write(auditLine(refused));
-        this.#write(JSON.stringify({ type: 'audit_failure', request_id: event.request_id, message: 'durable audit write failed', cause: errorName(cause), event }));
+        this.#write(escapeUnsafeText(JSON.stringify({ type: 'audit_failure', request_id: event.request_id, message: 'durable audit write failed', cause: errorName(cause), event })));
         this.#observer?.decision(refused);
         throw new StsError('ERR_AUDIT_UNAVAILABLE', 'the audit trail is unavailable, so no token can be issued; try again later', { cause });
       }
@@ -70,7 +70,7 @@ export class AuditLog {
     try {
       await this.#durable(event);
     } catch (cause) {
-      this.#write(JSON.stringify({ type: 'audit_failure', request_id: event.request_id, message: 'durable audit write failed', cause: errorName(cause), event }));
+      this.#write(escapeUnsafeText(JSON.stringify({ type: 'audit_failure', request_id: event.request_id, message: 'durable audit write failed', cause: errorName(cause), event })));
     }
   }
 

@@ -93,7 +93,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     config,
     signingKeys,
     targets,
-    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight }),
+    issuerKeys: new IssuerKeys({ fetch: idpFetch, clock: ports.clock, shareInFlight: ports.shareInFlight, warn: ports.warn }),
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
     rateLimits: new RateLimiter(ports.rateLimitStore),
     replayCache: ports.replayCache ?? new MemoryReplayCache(),

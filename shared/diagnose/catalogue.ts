@@ -272,6 +272,8 @@ export const WIRE_CHECK_CATALOGUE: readonly CheckEntry<Exclude<WireCheck, CheckI
         'The `error_description` names the parameter. `POST /diagnose` with the same body lists it under `request_problems`. Send the body form-encoded (`application/x-www-form-urlencoded`) or as a JSON object of strings, each parameter once; `requested_ttl` is seconds (`600`), not `10m`.', { codes: ['ERR_REQUEST_MALFORMED', 'ERR_GRANT_TYPE_UNSUPPORTED'] }),
       cause('request.too-large', 'The request body is larger than 64 KiB', () =>
         'A real exchange is a few KiB: the subject token (at most 16 KiB), an optional actor token and a few short parameters. Check what the client sends.', { codes: ['ERR_REQUEST_TOO_LARGE'] }),
+      cause('request.client-aborted', 'The client hung up before its request body arrived', () =>
+        'Nothing was decided: the client closed the connection mid-body (a timeout or a cancelled job). It is audited as a client abort, never an internal error; retry the request.', { codes: ['ERR_CLIENT_ABORTED'] }),
     ],
   },
   {

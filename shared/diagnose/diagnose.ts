@@ -72,6 +72,13 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
     }
     const verified = inspection.signatureVerified || nearVerified;
     if (config.diagnose.reveal === 'verified') revealed = verified;
+    // A shared issuer's genuine token proves only that its holder is on that platform: it sees
+    // the policies its identity matches, and no configured value at all when it matches none.
+    const signedBy = inspection.signatureVerified ? inspection.idp : nearVerified ? near?.idp : undefined;
+    const visible = config.diagnose.reveal === 'verified' && signedBy && claims && isSharedIssuer(signedBy)
+      ? visiblePolicies(config, signedBy.name, claims)
+      : undefined;
+    if (visible?.size === 0) revealed = false;
 
     for (const f of inspection.findings) {
       if (!inspection.idp && CLAIM_CHECKS.has(f.check)) continue; // recomputed below with the right leeway
@@ -115,10 +122,6 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
           audit.idp = policyIdp.name;
           audit.context = contextClaims(claims);
         }
-        // A shared issuer's genuine token proves only that its holder is on that platform: it sees
-        // the policies its identity matches, and no configured value at all when it matches none.
-        const visible = config.diagnose.reveal === 'verified' && isSharedIssuer(policyIdp) ? visiblePolicies(config, policyIdp.name, claims) : undefined;
-        if (visible?.size === 0) revealed = false;
         findings.push(...(await evaluateRequest(deps, policyIdp, claims, request, now, audit, visible)));
       } else if (policyIdp) {
         gateOnSignature(findings, REQUEST_CHECKS, config.diagnose.reveal);

@@ -49,7 +49,8 @@ export function checkClaims(claims: Claims, idp: IdpConfig | undefined, now: num
     if (now >= exp + leeway) {
       findings.push(fail('expiry', 'ERR_TOKEN_EXPIRED', `the token expired ${past} s ago (leeway ${leeway} s)`, extra));
     } else if (-past > maxLifetime + leeway) {
-      findings.push(fail('expiry', 'ERR_TOKEN_LIFETIME_TOO_LONG', `the token expires in ${-past} s, more than the ${maxLifetime} s this issuer's tokens may live`, extra));
+      // The limit is configuration: /diagnose shows it as `expected` under its disclosure rule.
+      findings.push(fail('expiry', 'ERR_TOKEN_LIFETIME_TOO_LONG', `the token expires in ${-past} s, further away than this issuer's tokens may live`, { ...extra, expected: maxLifetime }));
     } else if (past >= 0) {
       findings.push({ ...pass('expiry', `the token expired ${past} s ago, within the leeway of ${leeway} s`, extra), status: 'warn' });
     } else {
@@ -84,7 +85,7 @@ export function checkClaims(claims: Claims, idp: IdpConfig | undefined, now: num
     if (iat > now + leeway) {
       findings.push(fail('issued_at', 'ERR_TOKEN_ISSUED_IN_FUTURE', `the token was issued ${ahead} s in the future: the IdP's clock or this host's is ahead (leeway ${leeway} s)`, extra));
     } else if (-ahead > maxAge + leeway) {
-      findings.push(fail('issued_at', 'ERR_TOKEN_TOO_OLD', `the token was issued ${-ahead} s ago, more than the ${maxAge} s this issuer allows (leeway ${leeway} s)`, extra));
+      findings.push(fail('issued_at', 'ERR_TOKEN_TOO_OLD', `the token was issued ${-ahead} s ago, longer ago than this issuer allows (leeway ${leeway} s)`, { ...extra, expected: maxAge }));
     } else if (ahead > 0) {
       findings.push({ ...pass('issued_at', `issued ${ahead} s in the future, within the leeway of ${leeway} s`, extra), status: 'warn' });
     } else {

@@ -51,6 +51,8 @@ interface IssuerState {
 
 export interface IssuerKeysOptions {
   fetch: FetchLike;
+  /** Where a failed fetch is reported, with its detail (stderr). */
+  warn?: (message: string) => void;
   /** Milliseconds since the epoch. */
   clock: () => number;
   /**
@@ -147,6 +149,8 @@ export class IssuerKeys {
       },
       (err: unknown) => {
         state.lastFailure = err instanceof Error ? err.message : 'fetch failed';
+        // The detail for operators (/readyz reports a code); at most once per backoff per issuer.
+        this.#options.warn?.(`idp keys: fetching the keys of ${idp.issuer} failed: ${state.lastFailure}`);
         throw err;
       },
     ).finally(() => {

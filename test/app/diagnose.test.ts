@@ -474,12 +474,13 @@ describe('disclosure (diagnose.reveal)', () => {
   it('verified: a genuine token nearly naming a shared issuer, whose identity matches none of its policies, learns neither the issuer nor the hint', async () => {
     const stranger = await ghe.sign(githubClaims({ iss: 'https://token.actions.githubusercontent.com', sub: 'repo:evil/x:ref:refs/heads/main', repository_owner: 'evil' }));
     const body = await diagnose(h, { subject_token: stranger });
-    expect(check(body, 'signature').status).toBe('pass');
+    expect(check(body, 'signature').status).not.toBe('fail');
     expect(body.disclosure).toBe('summarized');
     expect(check(body, 'issuer').expected).toBeUndefined();
     expect(check(body, 'issuer').hint).toBeUndefined();
     expect(JSON.stringify(body)).not.toContain('acme-corp');
     expect(JSON.stringify(body)).not.toContain('ghe-ci');
+    expect(JSON.stringify(body)).not.toContain('"ghe"');
   });
 
   it('full: the same forged token gets expected values and the policy trace', async () => {

@@ -139,8 +139,10 @@ describe('signing keys in AWS Secrets Manager', () => {
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { status: string; checks: { signing_keys: Record<string, unknown> } };
     expect(body.status).toBe('degraded');
-    expect(body.checks.signing_keys).toMatchObject({ status: 'degraded', kid: k1.kid });
-    expect(String(body.checks.signing_keys.last_error)).toMatch(/InternalServiceError/);
+    expect(body.checks.signing_keys).toMatchObject({ status: 'degraded', kid: k1.kid, error: 'ERR_SIGNING_KEYS' });
+    // Codes on an unauthenticated endpoint: the AWS error and the secret's name go to stderr only.
+    expect(JSON.stringify(body)).not.toMatch(/InternalServiceError|aws-secrets-manager|signing-keys-outage|last_error/);
+    expect(h.errors.join('\n')).toMatch(/InternalServiceError/);
     const res = await h.exchange({ subject_token: await github.sign(fixtureClaims('github-actions', T0 + 301, { iss: github.issuer })) });
     expect(res.status).toBe(200);
     expect(h.errors.join('\n')).toMatch(/refresh failed, still signing with kid/);

@@ -35,6 +35,10 @@ const EVENTS: AuditEvent[] = [
     context: { project_path: 'group/proj', pipeline_id: '7' },
   }),
   event({ request_id: 'spreadsheet', time: minutesAgo(30), namespace: 'sheets', sub: '=cmd|calc', context: { repository: 'acme/"quoted",app' } }),
+  event({
+    request_id: 'hostile-text', time: minutesAgo(40), namespace: 'hostile', sub: 'repo:acme/app\u0000:ref:refs/heads/\u202emain\u2028x',
+    context: { repository: 'acme/app', workflow: 'deploy\u2029\u202e\u0085\u0000' },
+  }),
 ];
 
 function cli(...args: string[]): Promise<CliRun> {
@@ -53,6 +57,24 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('argo-sts audit: text exactly as stored', () => {
+  it('reads back a sub with a NUL and bidi characters exactly as stored (json), never cut at the NUL', async () => {
+    const { code, stdout } = await cli('--db', dbPath, '--namespace', 'hostile', '--format', 'json');
+    expect(code).toBe(0);
+    const [row] = stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
+    expect(row!.sub).toBe('repo:acme/app\u0000:ref:refs/heads/\u202emain\u2028x');
+    expect(row!.context?.workflow).toBe('deploy\u2029\u202e\u0085\u0000');
+    expect(stdout).not.toMatch(/[\u2028\u2029\u202e\u0085]/);
+  });
+
+  it('shows control and bidi characters in the table escaped, never raw', async () => {
+    const { code, stdout } = await cli('--db', dbPath, '--namespace', 'hostile');
+    expect(code).toBe(0);
+    expect(stdout).toContain('repo:acme/app\\u0000:ref:refs/heads/\\u202emain\\u2028x');
+    expect(stdout).not.toMatch(/[\u0000\u2028\u2029\u202e]/);
+  });
 });
 
 describe('argo-sts audit', () => {

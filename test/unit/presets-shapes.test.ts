@@ -68,6 +68,15 @@ describe('gitlab', () => {
   it('names a protection flag that is neither "true" nor "false"', () => {
     expect(normalizeGitlabClaims({ ref_protected: '1' }).invalid).toBe('ref_protected');
   });
+  it('keeps a claim named __proto__ as a plain claim: it never becomes the prototype that lends other claims (ref_protected)', () => {
+    const claims = JSON.parse('{"sub":"project_path:acme/app:ref_type:branch:ref:main","__proto__":{"ref_protected":true,"project_path":"acme/app"}}') as Record<string, unknown>;
+    const normalized = normalizeGitlabClaims(claims).claims;
+    expect(Object.hasOwn(normalized, 'ref_protected')).toBe(false);
+    expect((normalized as Record<string, unknown>).ref_protected).toBeUndefined();
+    expect((normalized as Record<string, unknown>).project_path).toBeUndefined();
+    expect(Object.getPrototypeOf(normalized)).toBe(Object.prototype);
+    expect(Object.hasOwn(normalized, '__proto__')).toBe(true);
+  });
 });
 
 describe('keycloak', () => {
@@ -132,6 +141,12 @@ describe('preset checks at config load, each naming its path', () => {
     expect(issuesOf({ preset: 'github-actions', issuer: 'https://token.actions.githubusercontent.com/' })).toEqual([
       expect.stringMatching(/^idps\[0\]\.issuer: not a GitHub Actions issuer/),
     ]);
+  });
+  it('refuses shared_issuer: false where the preset\'s issuer is shared by everyone on the platform', () => {
+    expect(issuesOf({ preset: 'github-actions', issuer: 'https://token.actions.githubusercontent.com', shared_issuer: false })).toEqual([
+      expect.stringMatching(/^idps\[0\]\.shared_issuer: .*always shared/),
+    ]);
+    expect(issuesOf({ preset: 'generic', issuer: 'https://idp.example.com', shared_issuer: true })).toEqual([]);
   });
   it('refuses a Keycloak idp that accepts aud "account"', () => {
     expect(issuesOf({ preset: 'keycloak', issuer: 'https://sso.acme.com/realms/p', audiences: ['account'] })).toEqual([

@@ -27,10 +27,11 @@ export function gitlabIssuerProblem(issuer: string): string | undefined {
 }
 
 export function normalizeGitlabClaims(claims: Claims): { claims: Claims; invalid?: string } {
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(claims)) if (value !== null) out[name] = value;
+  // fromEntries defines own properties: a claim named __proto__ stays a claim (an assignment
+  // would make it the prototype, lending the object claims the token does not carry).
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(claims).filter(([, value]) => value !== null));
   for (const flag of PROTECTION_FLAGS) {
-    const value = out[flag];
+    const value = Object.hasOwn(out, flag) ? out[flag] : undefined;
     if (value === undefined) continue;
     if (value === true || value === false) out[flag] = String(value);
     else if (value !== 'true' && value !== 'false') return { claims, invalid: flag };

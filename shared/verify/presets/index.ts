@@ -32,6 +32,9 @@ export function presetFor(name: IdpConfig['preset']): Preset {
 export function checkIdpPreset(idp: IdpShape, at: string): string[] {
   const issues = presetFor(idp.preset).checkConfig(idp).map((issue) => `${at}.${issue}`);
   if (idp.tenant_id !== undefined && idp.preset !== 'entra') issues.push(`${at}.tenant_id: only the entra preset uses tenant_id`);
+  if (idp.shared_issuer === false && (idp.preset === 'github-actions' || idp.preset === 'gitlab')) {
+    issues.push(`${at}.shared_issuer: the ${idp.preset} preset's issuer is always shared (anyone on the platform can hold a genuine token); drop the option`);
+  }
   return issues;
 }
 
