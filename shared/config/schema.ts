@@ -21,7 +21,7 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 /** Algorithms accepted on subject tokens: asymmetric only. */
 export const VERIFY_ALGORITHMS = [...SIGNING_ALGORITHMS, 'EdDSA', 'Ed25519'] as const;
 
-export const PRESETS = ['github-actions', 'gitlab', 'keycloak', 'entra', 'generic'] as const;
+export const PRESETS = ['github-actions', 'gitlab', 'keycloak', 'entra', 'kubernetes', 'spiffe', 'generic'] as const;
 
 /** Upper bounds that keep a typo from becoming a week-long credential or a blind clock. */
 export const LIMITS = {
@@ -106,6 +106,8 @@ const idpSchema = z.strictObject({
   clock_skew: duration.optional(),
   /** entra preset: the tenant whose tokens are accepted (`tid` must equal it). */
   tenant_id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a tenant GUID').optional(),
+  /** spiffe preset: the trust domain whose SPIFFE IDs are accepted. */
+  trust_domain: z.string().min(1).max(255).optional(),
   /** Refuse a token whose `iat` is further in the past than this. */
   max_token_age: duration.optional(),
   /** Refuse a token whose `exp` is further in the future than this. */

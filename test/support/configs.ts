@@ -55,6 +55,21 @@ ${CI_READ_ANY_BRANCH_POLICY_YAML}
 ${PEOPLE_POLICY_YAML}
 `;
 
+/**
+ * The workerd suites' workload policies (idp `cluster`, preset kubernetes): the ServiceAccount
+ * agents/release-agent reads in `ci`, and may act for ci-main's pipelines.
+ */
+export function workloadPolicies(): Record<string, unknown>[] {
+  return [{
+    id: 'release-agent-sa',
+    idp: 'cluster',
+    target: 'argo-prod',
+    claims: { namespace: 'agents', serviceaccount: 'release-agent' },
+    namespaces: ['ci'],
+    scopes: ['argo:read'],
+  }];
+}
+
 /** A fresh ES256 signing key set, as the `SIGNING_KEYS` env a config's `env:SIGNING_KEYS` reads. */
 export async function signingKeysEnv(): Promise<{ SIGNING_KEYS: string }> {
   return { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) };
