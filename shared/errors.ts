@@ -69,6 +69,7 @@ const CODES = {
   ERR_POLICY_DENIED: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_POLICY_NO_MATCH: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_DELEGATION_DENIED: { error: 'invalid_request', status: 400, check: 'policy' },
+  ERR_DELEGATION_CHAIN_TOO_LONG: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_TARGET_UNKNOWN: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_TARGET_NOT_ALLOWED: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_NAMESPACE_NOT_ALLOWED: { error: 'invalid_scope', status: 400, check: 'namespace' },

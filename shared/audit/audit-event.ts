@@ -13,9 +13,10 @@ import type { Claims } from '../verify/claims.ts';
  * added `redacted` (the names of fields removed by `audit.redact`); version 3 added
  * `request_reason` (the client's free-text `reason` parameter, e.g. an AI agent's stated purpose).
  * A reader that meets a higher version than it knows should keep the fields it understands and
- * ignore the rest.
+ * ignore the rest. Version 4 added `actor_chain` (every actor of the minted `act` chain, the
+ * current one first).
  */
-export const AUDIT_SCHEMA_VERSION = 3;
+export const AUDIT_SCHEMA_VERSION = 4;
 
 export interface AuditEvent {
   readonly v: number;
@@ -33,6 +34,8 @@ export interface AuditEvent {
   readonly iss?: string | undefined;
   readonly sub?: string | undefined;
   readonly actor?: string | undefined;
+  /** Every actor of the minted `act` chain, the current one first (v4). */
+  readonly actor_chain?: readonly string[] | undefined;
   readonly policy?: string | undefined;
   readonly target?: string | undefined;
   readonly namespace?: string | undefined;

@@ -196,7 +196,8 @@ const policySchema = z.strictObject({
   scopes: scopeList.optional(),
   max_ttl: duration.optional(),
   service_account: z.string().regex(NAMESPACE, 'must be a ServiceAccount name').optional(),
-  delegation: z.strictObject({ actors: z.array(actorSchema).min(1) }).optional(),
+  /** Who may act for the identity; `max_chain` bounds the actors in the minted `act` chain (default 1). */
+  delegation: z.strictObject({ actors: z.array(actorSchema).min(1), max_chain: z.number().int().min(1).max(8).optional() }).optional(),
   examples: z.array(policyExample).min(1).optional(),
 });
 

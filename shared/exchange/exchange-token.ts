@@ -15,6 +15,7 @@ import { spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
 import { TOKEN_TYPE_JWT } from '../oauth.ts';
 import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
+import { chainMembers } from '../policy/delegation-chain.ts';
 
 export interface RequestContext {
   readonly requestId: string;
@@ -106,7 +107,7 @@ export async function exchangeToken(
     if (decision.malformed) throw malformed(decision.malformed);
     const grant = decision.grant!;
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
-    Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });
+    Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl, actor_chain: grant.act && chainMembers(grant.act) });
 
     await spendSingleUseToken(broker.replayCache, subject.idp, subject.claims, now);
     if (actor) await spendSingleUseToken(broker.replayCache, actor.idp, actor.claims, now);
@@ -124,7 +125,7 @@ export async function exchangeToken(
       groups: grant.scopes.map((scope) => groupFor(grant.namespace, scope)),
       preferredUsername: stringClaim(subject.claims.preferred_username),
       email: subject.claims.email_verified === true ? stringClaim(subject.claims.email) : undefined,
-      act: event.actor ? { sub: event.actor } : undefined,
+      act: grant.act,
     });
 
     // The issuer may shorten the lifetime (TokenRequest, Entra): the audit records the real one,

@@ -57,7 +57,7 @@ ${PEOPLE_POLICY_YAML}
 
 /**
  * The workerd suites' workload policies (idp `cluster`, preset kubernetes): the ServiceAccount
- * agents/release-agent reads in `ci`, and may act for ci-main's pipelines.
+ * agents/release-agent reads in `ci`, and may act (two actors at most) for acme/app's `agents` branch.
  */
 export function workloadPolicies(): Record<string, unknown>[] {
   return [{
@@ -67,6 +67,14 @@ export function workloadPolicies(): Record<string, unknown>[] {
     claims: { namespace: 'agents', serviceaccount: 'release-agent' },
     namespaces: ['ci'],
     scopes: ['argo:read'],
+  }, {
+    id: 'agents-branch',
+    idp: 'github',
+    target: 'argo-prod',
+    subject: 'repo:acme/app:ref:refs/heads/agents',
+    namespaces: ['ci'],
+    scopes: ['argo:read'],
+    delegation: { max_chain: 2, actors: [{ idp: 'cluster', claims: { namespace: 'agents', serviceaccount: 'release-agent' } }] },
   }];
 }
 
