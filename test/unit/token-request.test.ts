@@ -267,8 +267,15 @@ describe('parseTokenRequest: the RFC 8693 parameters', () => {
     await expectRefused(() => parseTokenRequest(valid({ requested_token_type: TOKEN_TYPE_ID_TOKEN })), 'ERR_REQUEST_MALFORMED', /requested_token_type/);
   });
 
-  it('refuses resource: targets are named by audience', async () => {
-    await expectRefused(() => parseTokenRequest(valid({ resource: 'https://argo.example.com' })), 'ERR_REQUEST_MALFORMED', /resource/);
+  it('accepts RFC 8707 resource as the target name, alone or equal to audience', () => {
+    expect(parseTokenRequest(valid({ audience: undefined, resource: 'argo-prod' })).audience).toBe('argo-prod');
+    expect(parseTokenRequest(valid({ audience: 'argo-prod', resource: 'argo-prod' })).audience).toBe('argo-prod');
+  });
+
+  it('refuses resource naming another target than audience, with a fragment, or too long', async () => {
+    await expectRefused(() => parseTokenRequest(valid({ audience: 'argo-prod', resource: 'argo-dev' })), 'ERR_REQUEST_MALFORMED', /different targets/);
+    await expectRefused(() => parseTokenRequest(valid({ resource: 'https://argo.example.com/#x' })), 'ERR_REQUEST_MALFORMED', /fragment/);
+    await expectRefused(() => parseTokenRequest(valid({ resource: 'r'.repeat(254) })), 'ERR_REQUEST_MALFORMED', /too long/);
   });
 
   it('requires actor_token_type with actor_token, and refuses actor_token_type alone', async () => {

@@ -50,3 +50,12 @@ describe('delegation chains in workerd', () => {
     expect(await res.json()).toMatchObject({ error: 'invalid_request', check: 'policy' });
   });
 });
+
+describe('RFC 8707 resource in workerd', () => {
+  it('names the target by resource', async () => {
+    const res = await exchange({ subject_token: await signSubject({ jti: crypto.randomUUID() }), resource: 'argo-prod' });
+    expect(res.status).toBe(200);
+    const other = await exchange({ subject_token: await signSubject({ jti: crypto.randomUUID() }), resource: 'argo-nowhere' });
+    expect(await other.json()).toMatchObject({ error: 'invalid_target' });
+  });
+});
