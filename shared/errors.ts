@@ -27,6 +27,7 @@ export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'in
 
 export type OAuthError =
   | 'invalid_request'
+  | 'invalid_grant'
   | 'unsupported_grant_type'
   | 'invalid_target'
   | 'invalid_scope'
@@ -70,6 +71,7 @@ const CODES = {
   ERR_POLICY_NO_MATCH: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_DELEGATION_DENIED: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_DELEGATION_CHAIN_TOO_LONG: { error: 'invalid_request', status: 400, check: 'policy' },
+  ERR_ID_JAG_CLIENT_MISMATCH: { error: 'invalid_request', status: 400, check: 'format' },
   ERR_TARGET_UNKNOWN: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_TARGET_NOT_ALLOWED: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_NAMESPACE_NOT_ALLOWED: { error: 'invalid_scope', status: 400, check: 'namespace' },
@@ -90,6 +92,8 @@ export interface StsErrorOptions {
   check?: WireCheck;
   /** Seconds a client should wait (rate limiting). */
   retryAfter?: number;
+  /** Overrides the code's wire error (a jwt-bearer assertion's refusal is invalid_grant, RFC 7523 §3.1). */
+  error?: OAuthError;
 }
 
 /**
@@ -100,6 +104,8 @@ export class StsError extends Error {
   readonly code: ErrorCode;
   readonly check: WireCheck;
   readonly retryAfter: number | undefined;
+  /** The RFC 6749 error on the wire. */
+  readonly error: OAuthError;
 
   constructor(code: ErrorCode, message: string, options: StsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -107,6 +113,7 @@ export class StsError extends Error {
     this.code = code;
     this.check = options.check ?? CODES[code].check;
     this.retryAfter = options.retryAfter;
+    this.error = options.error ?? CODES[code].error;
   }
 }
 
@@ -158,7 +165,7 @@ export function toWireError(err: unknown, requestId: string): WireError {
   return {
     status: spec.status,
     headers,
-    body: { error: spec.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
+    body: { error: err.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
   };
 }
 

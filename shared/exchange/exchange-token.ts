@@ -13,7 +13,8 @@ import { groupFor } from '../policy/scopes.ts';
 import { issueCredential } from '../targets/issue-credential.ts';
 import { spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
-import { TOKEN_TYPE_JWT } from '../oauth.ts';
+import { GRANT_TYPE_JWT_BEARER, TOKEN_TYPE_JWT } from '../oauth.ts';
+import { asGrantError, assertionIdps, checkAssertion, isIdJag, parseJwtBearerRequest, requestUnderIdJag } from './jwt-bearer.ts';
 import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
 import { chainMembers } from '../policy/delegation-chain.ts';
 
@@ -54,20 +55,25 @@ export async function exchangeToken(
 ): Promise<TokenResponse> {
   const started = broker.clock();
   const event = startAuditEvent('token', 'denied', ctx, started);
+  let jwtBearer = false;
   try {
     await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
-    const request = parseTokenRequest(await readParameters());
+    const params = await readParameters();
+    jwtBearer = params.grant_type === GRANT_TYPE_JWT_BEARER;
+    let request = jwtBearer ? parseJwtBearerRequest(params) : parseTokenRequest(params);
     event.subject_token_sha256 = await broker.crypto.sha256Hex(request.subjectToken);
     event.target = request.audience;
     event.namespace = request.namespace;
     event.scopes = request.scopes;
     event.request_reason = request.reason;
-    const target = resolveAudience(broker.config, request);
-    event.target = target;
+    // A jwt-bearer request may take its target from the ID-JAG's resource, known once it verified.
+    let target = jwtBearer ? '' : resolveAudience(broker.config, request);
+    event.target = target || request.audience;
 
     const now = Math.floor(started / 1000);
     const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, now };
-    const subject = await verifyToken(request.subjectToken, verifyCtx);
+    const idJag = jwtBearer && isIdJag(request.subjectToken);
+    const subject = await verifyToken(request.subjectToken, idJag ? { ...verifyCtx, idps: assertionIdps(broker.config, true) } : verifyCtx);
     if ('failure' in subject) {
       if (subject.verifiedIdentity) {
         const { idp, iss, sub } = subject.verifiedIdentity;
@@ -80,6 +86,13 @@ export async function exchangeToken(
     event.sub = subject.claims.sub;
     event.context = contextClaims(subject.claims);
     await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
+    if (jwtBearer) {
+      const assertionFailure = firstFailure(checkAssertion(subject.claims, subject.idp, idJag, request.clientId));
+      if (assertionFailure) throw findingError(assertionFailure);
+      if (idJag) request = requestUnderIdJag(request, subject.claims);
+      target = resolveAudience(broker.config, request);
+      Object.assign(event, { target, scopes: request.scopes });
+    }
 
     let actor: VerifiedToken | undefined;
     if (request.actorToken !== undefined) {
@@ -109,7 +122,8 @@ export async function exchangeToken(
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
     Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl, actor_chain: grant.act && chainMembers(grant.act) });
 
-    await spendSingleUseToken(broker.replayCache, subject.idp, subject.claims, now);
+    // An ID-JAG is single-use whatever its idp says (draft-ietf-oauth-identity-assertion-authz-grant).
+    await spendSingleUseToken(broker.replayCache, idJag ? { ...subject.idp, single_use: true } : subject.idp, subject.claims, now);
     if (actor) await spendSingleUseToken(broker.replayCache, actor.idp, actor.claims, now);
     const jti = crypto.randomUUID();
     const issued = await issueCredential(broker.targets, {
@@ -145,7 +159,7 @@ export async function exchangeToken(
     if (event.decision === 'issued') throw err; // the audit write itself failed; already logged
     Object.assign(event, { decision: 'denied', ...failureFields(err), latency_ms: broker.clock() - started });
     await broker.audit.recordDenial(event);
-    throw err;
+    throw jwtBearer ? asGrantError(err) : err;
   }
 }
 

@@ -23,6 +23,7 @@ export const REQUEST_LIMITS = {
 const PARAMETERS = [
   'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
   'audience', 'resource', 'scope', 'namespace', 'requested_ttl', 'requested_token_type', 'reason',
+  'assertion', 'client_id',
 ] as const;
 type Parameter = (typeof PARAMETERS)[number];
 const KNOWN = new Set<string>(PARAMETERS);
@@ -40,6 +41,10 @@ export interface TokenRequest {
   readonly requestedTokenType: string;
   /** Extension: the client's free-text reason, sanitized to one line; recorded in the audit event. */
   readonly reason: string | undefined;
+  /** Set for the jwt-bearer grant (exchange/jwt-bearer.ts): the subject token is its assertion. */
+  readonly grant?: 'jwt-bearer' | undefined;
+  /** jwt-bearer: the client's `client_id`, checked against the ID-JAG's. */
+  readonly clientId?: string | undefined;
 }
 
 export type RawParameters = Partial<Record<Parameter, string>>;

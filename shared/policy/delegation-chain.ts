@@ -3,8 +3,10 @@
  *
  * A subject token that already carries `act` was itself delegated: its chain is kept, nested
  * under the new actor (`act: { sub: <new actor>, act: <the subject token's act> }`), and with no
- * actor token the minted token keeps the subject token's `act` as it is. Only `sub` and `iss` of
- * each link are kept: nothing else of the subject token reaches the credential. A policy's
+ * actor token the minted token keeps the subject token's `act`. Only `sub` and `iss` of each link
+ * are kept, and a link without `iss` gets the subject token's issuer (RFC 8693 §4.1: its `sub` is
+ * in that issuer's namespace), so an IdP-asserted link can never pose as one the broker added
+ * (`<idp>:<sub>`, no `iss`). Nothing else of the subject token reaches the credential. A policy's
  * `delegation.max_chain` (default 1) bounds the number of actors in the minted chain.
  *
  * Policies see the subject token's chain as two derived claims: `act_chain` (the actors' `sub`,
@@ -45,7 +47,8 @@ export function readChain(claims: Claims): ChainReading {
     if (link.iss !== undefined && typeof link.iss !== 'string') return { problem: 'a link of act has a non-string iss' };
     if (subs.length === MAX_CHAIN_LINKS) return { problem: `act nests more than ${MAX_CHAIN_LINKS} actors` };
     subs.push(link.sub);
-    links.push(link.iss === undefined ? { sub: link.sub } : { sub: link.sub, iss: link.iss });
+    const iss = link.iss ?? (typeof claims.iss === 'string' ? claims.iss : undefined);
+    links.push(iss === undefined ? { sub: link.sub } : { sub: link.sub, iss });
     node = link.act;
   }
   let act: ActorClaim | undefined;

@@ -86,7 +86,7 @@ describe('delegation chains', () => {
   it("with no actor token, the minted token keeps the subject token's act", async () => {
     const { status, body } = await exchange(alice({ act: { sub: 'service-account-ci' } }));
     expect(status).toBe(200);
-    expect(decodeJwt(body.access_token!).act).toEqual({ sub: 'service-account-ci' });
+    expect(decodeJwt(body.access_token!).act).toEqual({ sub: 'service-account-ci', iss: keycloak.issuer });
   });
 
   it('refuses a chain longer than max_chain (default 1) with ERR_DELEGATION_CHAIN_TOO_LONG', async () => {
@@ -131,9 +131,9 @@ describe('delegation chains', () => {
     expect(() => parseConfigText(config().replace('max_chain: 2', 'max_chain: 9'))).toThrow(/max_chain/);
   });
 
-  it('reads chains as plain data', () => {
-    const chain = readChain({ act: { sub: 'a', act: { sub: 'b', iss: 'https://i' } } });
-    expect(chain).toEqual({ act: { sub: 'a', act: { sub: 'b', iss: 'https://i' } }, subs: ['a', 'b'] });
+  it('reads chains as plain data, qualifying a link without iss by the token\'s issuer', () => {
+    const chain = readChain({ iss: 'https://idp', act: { sub: 'a', act: { sub: 'b', iss: 'https://i' } } });
+    expect(chain).toEqual({ act: { sub: 'a', iss: 'https://idp', act: { sub: 'b', iss: 'https://i' } }, subs: ['a', 'b'] });
     expect(chainMembers({ sub: 'a', act: { sub: 'b' } })).toEqual(['a', 'b']);
   });
 });

@@ -57,7 +57,8 @@ ${PEOPLE_POLICY_YAML}
 
 /**
  * The workerd suites' workload policies (idp `cluster`, preset kubernetes): the ServiceAccount
- * agents/release-agent reads in `ci`, and may act (two actors at most) for acme/app's `agents` branch.
+ * agents/release-agent reads in `ci`, and may act (two actors at most) for acme/app's `agents` branch;
+ * alice, through the client mcp-agent of the enterprise IdP `corp` (ID-JAG), reads and submits in `dev`.
  */
 export function workloadPolicies(): Record<string, unknown>[] {
   return [{
@@ -75,6 +76,14 @@ export function workloadPolicies(): Record<string, unknown>[] {
     namespaces: ['ci'],
     scopes: ['argo:read'],
     delegation: { max_chain: 2, actors: [{ idp: 'cluster', claims: { namespace: 'agents', serviceaccount: 'release-agent' } }] },
+  }, {
+    id: 'alice-via-mcp-agent',
+    idp: 'corp',
+    subject: 'alice',
+    claims: { client_id: 'mcp-agent' },
+    target: 'argo-prod',
+    namespaces: ['dev'],
+    scopes: ['argo:read', 'argo:submit'],
   }];
 }
 

@@ -172,11 +172,16 @@ describe('decodeParameters: form-encoded or JSON', () => {
   });
 
   it('ignores unknown parameters, repeated or not, in a form body', () => {
-    expect(decodeParameters(FORM, 'client_id=ci&client_id=again&foo=bar&audience=argo-prod')).toEqual({ audience: 'argo-prod' });
+    expect(decodeParameters(FORM, 'client_secret=ci&client_secret=again&foo=bar&audience=argo-prod')).toEqual({ audience: 'argo-prod' });
+  });
+
+  it('reads client_id (the jwt-bearer grant checks it against the ID-JAG) and refuses it repeated (RFC 6749 §3.2)', async () => {
+    expect(decodeParameters(FORM, 'client_id=ci&audience=argo-prod')).toEqual({ client_id: 'ci', audience: 'argo-prod' });
+    await expectRefused(() => decodeParameters(FORM, 'client_id=ci&client_id=again'), 'ERR_REQUEST_MALFORMED', /repeated/);
   });
 
   it('ignores unknown parameters of any type in a JSON body', () => {
-    expect(decodeParameters(JSON_TYPE, '{"audience":"argo-prod","client_id":["a","b"],"extra":{"x":1},"n":null}')).toEqual({ audience: 'argo-prod' });
+    expect(decodeParameters(JSON_TYPE, '{"audience":"argo-prod","client_secret":["a","b"],"extra":{"x":1},"n":null}')).toEqual({ audience: 'argo-prod' });
   });
 
   it('turns a JSON number into its decimal string', () => {

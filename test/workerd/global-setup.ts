@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { ciMainPolicy, workloadPolicies } from '../support/configs.ts';
 import { startLoopbackIdp } from '../support/loopback-idp.ts';
+import { startIdJagIssuer } from '../support/id-jag-issuer.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,6 +16,8 @@ declare module 'vitest' {
     workerdSigningKeys: string;
     clusterIssuer: string;
     clusterPrivateJwk: string;
+    idJagIssuer: string;
+    idJagPrivateJwk: string;
   }
 }
 
@@ -22,6 +25,8 @@ export default async function setup(project: TestProject) {
   const idp = await startLoopbackIdp();
   // A cluster's ServiceAccount issuer (test/workerd/workload.test.ts).
   const cluster = await startLoopbackIdp({ path: '/k8s' });
+  // An enterprise IdP that issues ID-JAGs by token exchange (test/workerd/jwt-bearer.test.ts).
+  const enterprise = await startIdJagIssuer({ clients: { 'mcp-agent': 's3cret' } });
   const signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
   const config = {
     issuer: 'https://sts.workers.test',
@@ -30,6 +35,7 @@ export default async function setup(project: TestProject) {
     idps: [
       { name: 'github', issuer: idp.issuer, audiences: ['argo-sts'], preset: 'github-actions' },
       { name: 'cluster', issuer: cluster.issuer, audiences: ['argo-sts'], preset: 'kubernetes' },
+      { name: 'corp', issuer: enterprise.issuer, audiences: ['argo-sts'] },
     ],
     targets: [{ name: 'argo-prod', kind: 'kubernetes-oidc', audience: 'kubernetes' }],
     policies: [ciMainPolicy(), ...workloadPolicies()],
@@ -42,7 +48,9 @@ export default async function setup(project: TestProject) {
   project.provide('idpPrivateJwk', JSON.stringify(idp.privateJwk));
   project.provide('clusterIssuer', cluster.issuer);
   project.provide('clusterPrivateJwk', JSON.stringify(cluster.privateJwk));
+  project.provide('idJagIssuer', enterprise.issuer);
+  project.provide('idJagPrivateJwk', JSON.stringify(enterprise.privateJwk));
   return async () => {
-    await Promise.all([idp.close(), cluster.close()]);
+    await Promise.all([idp.close(), cluster.close(), enterprise.close()]);
   };
 }
