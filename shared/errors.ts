@@ -23,11 +23,14 @@ export const CHECK_IDS = [
 export type CheckId = (typeof CHECK_IDS)[number];
 
 /** Checks that are not about the token: a malformed request, throttling, an outage. */
-export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'internal';
+export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'internal' | 'approval';
 
 export type OAuthError =
   | 'invalid_request'
   | 'invalid_grant'
+  | 'authorization_pending'
+  | 'access_denied'
+  | 'expired_token'
   | 'unsupported_grant_type'
   | 'invalid_target'
   | 'invalid_scope'
@@ -72,6 +75,14 @@ const CODES = {
   ERR_DELEGATION_DENIED: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_DELEGATION_CHAIN_TOO_LONG: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_ID_JAG_CLIENT_MISMATCH: { error: 'invalid_request', status: 400, check: 'format' },
+  /** Approvals (exchange/approvals.ts), as RFC 8628 §3.5 polls answer. */
+  ERR_AUTHORIZATION_PENDING: { error: 'authorization_pending', status: 400, check: 'approval' },
+  ERR_APPROVAL_DENIED: { error: 'access_denied', status: 400, check: 'approval' },
+  ERR_APPROVAL_EXPIRED: { error: 'expired_token', status: 400, check: 'approval' },
+  ERR_APPROVAL_USED: { error: 'invalid_request', status: 400, check: 'approval' },
+  ERR_APPROVAL_UNKNOWN: { error: 'invalid_request', status: 400, check: 'approval' },
+  ERR_APPROVAL_NOT_FOUND: { error: 'invalid_request', status: 404, check: 'approval' },
+  ERR_APPROVER_NOT_ALLOWED: { error: 'access_denied', status: 403, check: 'approval' },
   ERR_TARGET_UNKNOWN: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_TARGET_NOT_ALLOWED: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_NAMESPACE_NOT_ALLOWED: { error: 'invalid_scope', status: 400, check: 'namespace' },
@@ -94,6 +105,8 @@ export interface StsErrorOptions {
   retryAfter?: number;
   /** Overrides the code's wire error (a jwt-bearer assertion's refusal is invalid_grant, RFC 7523 §3.1). */
   error?: OAuthError;
+  /** Extra members of the error body (an approval's approval_id, approval_uri, interval, expires_in). */
+  details?: Readonly<Record<string, string | number>>;
 }
 
 /**
@@ -106,6 +119,7 @@ export class StsError extends Error {
   readonly retryAfter: number | undefined;
   /** The RFC 6749 error on the wire. */
   readonly error: OAuthError;
+  readonly details: Readonly<Record<string, string | number>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: StsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -114,6 +128,7 @@ export class StsError extends Error {
     this.check = options.check ?? CODES[code].check;
     this.retryAfter = options.retryAfter;
     this.error = options.error ?? CODES[code].error;
+    this.details = options.details;
   }
 }
 
@@ -141,6 +156,7 @@ export interface WireError {
     error_description: string;
     check: WireCheck;
     request_id: string;
+    [detail: string]: string | number;
   };
   headers: Record<string, string>;
 }
@@ -165,7 +181,7 @@ export function toWireError(err: unknown, requestId: string): WireError {
   return {
     status: spec.status,
     headers,
-    body: { error: err.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
+    body: { ...err.details, error: err.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
   };
 }
 

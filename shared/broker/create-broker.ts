@@ -11,6 +11,7 @@ import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
 import { RateLimiter } from '../exchange/rate-limit.ts';
 import { MemoryReplayCache } from '../exchange/replay-cache.ts';
+import { type ApprovalStore, MemoryApprovalStore } from '../exchange/approvals.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { SigningKeyRing } from '../keys/signing-key-ring.ts';
 import { buildTargetIssuers, type TargetPorts } from '../targets/build-target-issuers.ts';
@@ -47,6 +48,8 @@ export interface BrokerPorts {
   readonly entraClient?: TargetPorts['entraClient'];
   /** Verify, sign and hash on the hot path: node:crypto on Node; WebCrypto (the default) on Workers. */
   readonly crypto?: CryptoPort | undefined;
+  /** Where approvals live: SQLite on Node, D1 on Workers, with the durable audit sink's database. */
+  readonly openApprovalStore?: (() => ApprovalStore | Promise<ApprovalStore>) | undefined;
 }
 
 export async function createBroker(config: Config, ports: BrokerPorts): Promise<Broker> {
@@ -84,6 +87,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.auditObserver }),
     rateLimits: new RateLimiter(),
     replayCache: new MemoryReplayCache(),
+    approvals: (await ports.openApprovalStore?.()) ?? new MemoryApprovalStore(),
     clock: ports.clock,
     crypto: ports.crypto ?? webCryptoPort,
   };

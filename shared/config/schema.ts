@@ -199,6 +199,12 @@ const policySchema = z.strictObject({
   /** Who may act for the identity; `max_chain` bounds the actors in the minted `act` chain (default 1). */
   delegation: z.strictObject({ actors: z.array(actorSchema).min(1), max_chain: z.number().int().min(1).max(8).optional() }).optional(),
   examples: z.array(policyExample).min(1).optional(),
+  /** Scopes that need a person's approval, who may give it, and how long a request waits (docs/agents.md). */
+  approval: z.strictObject({
+    scopes: scopeList,
+    approvers: z.array(z.strictObject({ idp: name, ...identityMatcher })).min(1),
+    ttl: duration.optional(),
+  }).optional(),
 });
 
 const scopeRule = z.strictObject({
@@ -252,7 +258,7 @@ export type PolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces'
   scopes: string[];
 };
 /** An `effect: deny` policy: refuses what it matches; omitted target, namespaces or scopes mean all. */
-export type DenyPolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces' | 'scopes' | 'max_ttl' | 'service_account' | 'delegation'> & {
+export type DenyPolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces' | 'scopes' | 'max_ttl' | 'service_account' | 'delegation' | 'approval'> & {
   targets?: readonly string[] | undefined;
   namespaces?: readonly string[] | undefined;
   scopes?: readonly string[] | undefined;

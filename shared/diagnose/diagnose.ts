@@ -59,7 +59,7 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
       try {
         if (idJag) request = requestUnderIdJag(request, inspection.claims);
       } catch (err) {
-        if (!(err instanceof StsError) || err.check === 'request' || err.check === 'internal' || err.check === 'rate_limit' || err.check === 'unavailable') throw err;
+        if (!(err instanceof StsError) || (err.check !== 'target' && err.check !== 'scope')) throw err;
         findings.push(fail(err.check, err.code, err.message));
       }
     }

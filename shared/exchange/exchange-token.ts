@@ -14,6 +14,7 @@ import { issueCredential } from '../targets/issue-credential.ts';
 import { spendSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
 import { GRANT_TYPE_JWT_BEARER, TOKEN_TYPE_JWT } from '../oauth.ts';
+import { requireApproval } from './approvals.ts';
 import { asGrantError, assertionIdps, checkAssertion, isIdJag, parseJwtBearerRequest, requestUnderIdJag } from './jwt-bearer.ts';
 import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
 import { chainMembers } from '../policy/delegation-chain.ts';
@@ -122,6 +123,12 @@ export async function exchangeToken(
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
     Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl, actor_chain: grant.act && chainMembers(grant.act) });
 
+    await requireApproval(broker, {
+      policy: grant.policy, requester: `${subject.idp.name}:${subject.claims.sub}`, actor: event.actor, target: grant.target.name,
+      namespace: grant.namespace, scopes: grant.scopes, ttl, reason: request.reason, approvalId: request.approvalId, now,
+    }, (id) => {
+      event.approval_id = id;
+    });
     // An ID-JAG is single-use whatever its idp says (draft-ietf-oauth-identity-assertion-authz-grant).
     await spendSingleUseToken(broker.replayCache, idJag ? { ...subject.idp, single_use: true } : subject.idp, subject.claims, now);
     if (actor) await spendSingleUseToken(broker.replayCache, actor.idp, actor.claims, now);

@@ -23,7 +23,7 @@ export const REQUEST_LIMITS = {
 const PARAMETERS = [
   'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
   'audience', 'resource', 'scope', 'namespace', 'requested_ttl', 'requested_token_type', 'reason',
-  'assertion', 'client_id',
+  'assertion', 'client_id', 'approval_id',
 ] as const;
 type Parameter = (typeof PARAMETERS)[number];
 const KNOWN = new Set<string>(PARAMETERS);
@@ -45,6 +45,8 @@ export interface TokenRequest {
   readonly grant?: 'jwt-bearer' | undefined;
   /** jwt-bearer: the client's `client_id`, checked against the ID-JAG's. */
   readonly clientId?: string | undefined;
+  /** A poll of a request that needed approval (exchange/approvals.ts). */
+  readonly approvalId?: string | undefined;
 }
 
 export type RawParameters = Partial<Record<Parameter, string>>;
@@ -224,6 +226,7 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
     requestedTtl,
     requestedTokenType,
     reason: parseReason(params.reason),
+    approvalId: params.approval_id || undefined,
   };
 }
 
