@@ -12,6 +12,7 @@ import { msalEntraClientFactory } from './ports/entra-msal.ts';
 import { workerSecretStore } from './worker/secrets.ts';
 import { d1AuditSink } from './worker/d1-audit-sink.ts';
 import { coordinatorParts } from './worker/durable-coordinator.ts';
+import { d1ApprovalStore } from './worker/d1-approval-store.ts';
 import { createApp } from './http/app.ts';
 
 export interface WorkerEnv {
@@ -46,6 +47,7 @@ async function brokerFor(env: WorkerEnv): Promise<Broker> {
     // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     openAuditSink,
+    openApprovalStore: sink?.startsWith('d1:') ? () => d1ApprovalStore(env, sink.slice('d1:'.length)) : undefined,
     auditObserver: metrics,
   });
   // Rate limits and single-use tokens go global through a Durable Object when it is bound.

@@ -48,6 +48,10 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   const openAuditSink = sinkSpec?.startsWith('sqlite:')
     ? async () => new (await import('./sqlite-audit-sink.ts')).SqliteAuditSink(sinkSpec.slice('sqlite:'.length))
     : undefined;
+  // Approvals live in the same database when there is one (else in memory).
+  const openApprovalStore = sinkSpec?.startsWith('sqlite:')
+    ? async () => (await import('./sqlite-approval-store.ts')).sqliteApprovalStore(sinkSpec.slice('sqlite:'.length))
+    : undefined;
   const secrets = nodeSecretStore(env);
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
@@ -59,6 +63,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     writeLine: options.writeLine ?? ((line) => process.stdout.write(`${line}\n`)),
     warn,
     openAuditSink,
+    openApprovalStore,
     auditObserver: metrics,
     shareInFlight: true,
     fetchTrustingCa,

@@ -58,7 +58,8 @@ ${PEOPLE_POLICY_YAML}
 /**
  * The workerd suites' workload policies (idp `cluster`, preset kubernetes): the ServiceAccount
  * agents/release-agent reads in `ci`, and may act (two actors at most) for acme/app's `agents` branch;
- * alice, through the client mcp-agent of the enterprise IdP `corp` (ID-JAG), reads and submits in `dev`.
+ * alice, through the client mcp-agent of the enterprise IdP `corp` (ID-JAG), reads and submits in `dev`;
+ * acme/app's `release` branch manages `ci` once bob (of `corp`) approves.
  */
 export function workloadPolicies(): Record<string, unknown>[] {
   return [{
@@ -84,6 +85,14 @@ export function workloadPolicies(): Record<string, unknown>[] {
     target: 'argo-prod',
     namespaces: ['dev'],
     scopes: ['argo:read', 'argo:submit'],
+  }, {
+    id: 'release-with-approval',
+    idp: 'github',
+    target: 'argo-prod',
+    subject: 'repo:acme/app:ref:refs/heads/release',
+    namespaces: ['ci'],
+    scopes: ['argo:read', 'argo:manage'],
+    approval: { scopes: ['argo:manage'], approvers: [{ idp: 'corp', subject: 'bob' }], ttl: '10m' },
   }];
 }
 
