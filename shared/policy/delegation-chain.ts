@@ -4,9 +4,9 @@
  * A subject token that already carries `act` was itself delegated: its chain is kept, nested
  * under the new actor (`act: { sub: <new actor>, act: <the subject token's act> }`), and with no
  * actor token the minted token keeps the subject token's `act`. Only `sub` and `iss` of each link
- * are kept, and a link without `iss` gets the subject token's issuer (RFC 8693 §4.1: its `sub` is
- * in that issuer's namespace), so an IdP-asserted link can never pose as one the broker added
- * (`<idp>:<sub>`, no `iss`). Nothing else of the subject token reaches the credential. A policy's
+ * are kept: nothing else of the subject token reaches the credential. Those links are what the
+ * subject token's issuer asserted; a policy that must not serve delegated subject tokens binds
+ * `act_depth` (e.g. `condition: 'claims.act_depth == 0'`). A policy's
  * `delegation.max_chain` (default 1) bounds the number of actors in the minted chain.
  *
  * Policies see the subject token's chain as two derived claims: `act_chain` (the actors' `sub`,
@@ -47,8 +47,7 @@ export function readChain(claims: Claims): ChainReading {
     if (link.iss !== undefined && typeof link.iss !== 'string') return { problem: 'a link of act has a non-string iss' };
     if (subs.length === MAX_CHAIN_LINKS) return { problem: `act nests more than ${MAX_CHAIN_LINKS} actors` };
     subs.push(link.sub);
-    const iss = link.iss ?? (typeof claims.iss === 'string' ? claims.iss : undefined);
-    links.push(iss === undefined ? { sub: link.sub } : { sub: link.sub, iss });
+    links.push(link.iss === undefined ? { sub: link.sub } : { sub: link.sub, iss: link.iss });
     node = link.act;
   }
   let act: ActorClaim | undefined;

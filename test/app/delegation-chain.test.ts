@@ -7,6 +7,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { chainMembers, readChain } from '../../shared/policy/delegation-chain.ts';
+import { evaluatePolicy } from '../../shared/policy/evaluate-policy.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
@@ -86,7 +87,7 @@ describe('delegation chains', () => {
   it("with no actor token, the minted token keeps the subject token's act", async () => {
     const { status, body } = await exchange(alice({ act: { sub: 'service-account-ci' } }));
     expect(status).toBe(200);
-    expect(decodeJwt(body.access_token!).act).toEqual({ sub: 'service-account-ci', iss: keycloak.issuer });
+    expect(decodeJwt(body.access_token!).act).toEqual({ sub: 'service-account-ci' });
   });
 
   it('refuses a chain longer than max_chain (default 1) with ERR_DELEGATION_CHAIN_TOO_LONG', async () => {
@@ -131,9 +132,17 @@ describe('delegation chains', () => {
     expect(() => parseConfigText(config().replace('max_chain: 2', 'max_chain: 9'))).toThrow(/max_chain/);
   });
 
-  it('reads chains as plain data, qualifying a link without iss by the token\'s issuer', () => {
+  it("serves only undelegated subject tokens under condition: 'claims.act_depth == 0'", () => {
+    const doc = config().replace('claims: { groups: platform-engineers, act_chain: { pattern: "service-account-*" } }', `claims: { groups: platform-engineers }\n    condition: 'claims.act_depth == 0'`);
+    const cfg = parseConfigText(doc);
+    const ask = (claims: Record<string, unknown>) => evaluatePolicy(cfg, { idp: 'keycloak', claims: { sub: 'alice', groups: ['platform-engineers'], ...claims }, target: 'argo', namespace: 'dev', scopes: ['argo:read'] }).grant?.policy.id;
+    expect(ask({})).toBe('chained-people');
+    expect(ask({ act: { sub: 'bot' } })).toBe('people');
+  });
+
+  it('reads chains as plain data', () => {
     const chain = readChain({ iss: 'https://idp', act: { sub: 'a', act: { sub: 'b', iss: 'https://i' } } });
-    expect(chain).toEqual({ act: { sub: 'a', iss: 'https://idp', act: { sub: 'b', iss: 'https://i' } }, subs: ['a', 'b'] });
+    expect(chain).toEqual({ act: { sub: 'a', act: { sub: 'b', iss: 'https://i' } }, subs: ['a', 'b'] });
     expect(chainMembers({ sub: 'a', act: { sub: 'b' } })).toEqual(['a', 'b']);
   });
 });
