@@ -154,6 +154,18 @@ describe('approval for risky scopes', () => {
     expect((await h.app.request(`/approvals/${body.approval_id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(400);
   });
 
+  it('/diagnose warns that the scope needs approval, and never creates one', async () => {
+    const res = await h.diagnose({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'argo',
+      subject_token: await keycloak.sign(alice()), actor_token: await keycloak.sign(agent()), actor_token_type: 'urn:ietf:params:oauth:token-type:jwt', scope: 'argo:manage',
+    });
+    const body = (await res.json()) as { verdict: string; checks: { check: string; status: string; message: string }[] };
+    expect(body.verdict).toBe('issue');
+    expect(body.checks.find((c) => c.check === 'scope')).toMatchObject({ status: 'warn', message: expect.stringContaining('needs approval') });
+    expect(h.audits().at(-1)).toMatchObject({ endpoint: 'diagnose' });
+    expect(h.audits().at(-1)!.approval_id).toBeUndefined();
+  });
+
   it('never writes a token into the audit lines', async () => {
     const token = await keycloak.sign(bob());
     const { body } = await ask();
