@@ -152,6 +152,12 @@ describe('approval for risky scopes', () => {
     });
     expect(forged.status).toBe(400);
     expect((await h.app.request(`/approvals/${body.approval_id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(400);
+    const huge = await h.app.request(`/approvals/${body.approval_id}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `decision=approve&subject_token=${'a'.repeat(17 * 1024)}` });
+    expect(huge.status).toBe(400);
+    const repeated = await h.app.request(`/approvals/${body.approval_id}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'decision=approve&decision=deny&subject_token=x' });
+    expect(repeated.status).toBe(400);
+    const oversized = await h.app.request(`/approvals/${body.approval_id}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'x'.repeat(70 * 1024) });
+    expect(oversized.status).toBe(400);
   });
 
   it('/diagnose warns that the scope needs approval, and never creates one', async () => {

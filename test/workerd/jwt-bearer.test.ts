@@ -53,3 +53,15 @@ describe('jwt-bearer in workerd', () => {
     expect(doc.grant_types_supported).toContain(JWT_BEARER);
   });
 });
+
+describe('/diagnose with the jwt-bearer grant in workerd', () => {
+  it('explains an ID-JAG as issue without spending it, and a foreign client_id as a format failure', async () => {
+    const assertion = await aliceIdJag();
+    const good = (await (await postForm('/diagnose', new URLSearchParams({ grant_type: JWT_BEARER, assertion }))).json()) as { verdict: string };
+    expect(good.verdict).toBe('issue');
+    expect((await redeem({ assertion })).status).toBe(200);
+    const bad = (await (await postForm('/diagnose', new URLSearchParams({ grant_type: JWT_BEARER, assertion: await aliceIdJag(), client_id: 'intruder' }))).json()) as { verdict: string; checks: { check: string; status: string }[] };
+    expect(bad.verdict).toBe('deny');
+    expect(bad.checks.filter((c) => c.status === 'fail').map((c) => c.check)).toEqual(['format']);
+  });
+});
