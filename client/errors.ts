@@ -30,6 +30,21 @@ export interface BrokerErrorBody {
   readonly error_description?: string;
   readonly check?: string;
   readonly request_id?: string;
+  /** authorization_pending (an approval is needed): where an approver decides, and how often to poll. */
+  readonly approval_id?: string;
+  readonly approval_uri?: string;
+  readonly interval?: number;
+  readonly expires_in?: number;
+}
+
+/** A pending approval, from an authorization_pending answer. */
+export interface PendingApproval {
+  readonly id: string;
+  readonly uri: string;
+  /** Seconds between polls. */
+  readonly interval: number;
+  /** Seconds until the approval request expires. */
+  readonly expiresIn: number;
 }
 
 export class StsRequestError extends StsClientError {
@@ -42,6 +57,8 @@ export class StsRequestError extends StsClientError {
   readonly requestId: string | undefined;
   /** Seconds, from Retry-After (429). */
   readonly retryAfter: number | undefined;
+  /** Set with authorization_pending: repeat the same request with `approvalId` once an approver decided. */
+  readonly approval: PendingApproval | undefined;
 
   constructor(status: number, body: BrokerErrorBody, retryAfter?: number) {
     super('ERR_STS_REFUSED', `${body.error}${body.error_description ? `: ${body.error_description}` : ''}`);
@@ -52,6 +69,9 @@ export class StsRequestError extends StsClientError {
     this.check = body.check;
     this.requestId = body.request_id;
     this.retryAfter = retryAfter;
+    this.approval = body.error === 'authorization_pending' && body.approval_id && body.approval_uri
+      ? { id: body.approval_id, uri: body.approval_uri, interval: body.interval ?? 5, expiresIn: body.expires_in ?? 0 }
+      : undefined;
   }
 
   /** True when trying again later can succeed (429, 503). */

@@ -45,6 +45,8 @@ export interface ExchangeRequest {
   readonly actorTokenType?: string;
   /** Free text recorded in the audit event (why the credential is needed). */
   readonly reason?: string;
+  /** A poll of a request that answered authorization_pending (StsRequestError.approval.id). */
+  readonly approvalId?: string;
 }
 
 export interface Credential {
@@ -122,6 +124,7 @@ export function exchangeParameters(request: ExchangeRequest): URLSearchParams {
     params.set('actor_token_type', request.actorTokenType ?? TOKEN_TYPE_ACCESS_TOKEN);
   }
   if (request.reason) params.set('reason', request.reason);
+  if (request.approvalId) params.set('approval_id', request.approvalId);
   return params;
 }
 
@@ -187,6 +190,10 @@ async function refusal(response: Response): Promise<never> {
       error_description: typeof body.error_description === 'string' ? body.error_description : undefined,
       check: typeof body.check === 'string' ? body.check : undefined,
       request_id: typeof body.request_id === 'string' ? body.request_id : (response.headers.get('x-request-id') ?? undefined),
+      ...(typeof body.approval_id === 'string' && { approval_id: body.approval_id }),
+      ...(typeof body.approval_uri === 'string' && { approval_uri: body.approval_uri }),
+      ...(typeof body.interval === 'number' && { interval: body.interval }),
+      ...(typeof body.expires_in === 'number' && { expires_in: body.expires_in }),
     };
     throw new StsRequestError(response.status, errorBody, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
   }
@@ -265,4 +272,21 @@ export async function listTargets(options: ClientOptions): Promise<TargetInfo[]>
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.userAgent) headers['user-agent'] = options.userAgent;
   return processTargetsResponse(await send(options, new Request(endpoint(options.broker, 'targets'), { headers })));
+}
+
+/** POST /approvals/<id>: an approver's decision, proven by the approver's own IdP token. */
+export async function decideApproval(options: ClientOptions, id: string, decision: 'approve' | 'deny', approverToken: string): Promise<{ approval_id: string; status: string }> {
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new StsTransportError('ERR_STS_BAD_RESPONSE', 'not an approval id');
+  const response = await send(options, postForm(options, `approvals/${id}`, new URLSearchParams({ decision, subject_token: approverToken })));
+  const body = await readJson(response).catch(() => undefined);
+  if (response.ok && isObject(body) && typeof body.status === 'string') return { approval_id: id, status: body.status };
+  if (isObject(body) && typeof body.error === 'string') {
+    throw new StsRequestError(response.status, {
+      error: body.error,
+      error_description: typeof body.error_description === 'string' ? body.error_description : undefined,
+      check: typeof body.check === 'string' ? body.check : undefined,
+      request_id: typeof body.request_id === 'string' ? body.request_id : undefined,
+    });
+  }
+  throw new StsTransportError('ERR_STS_BAD_RESPONSE', `the broker answered HTTP ${response.status} without an OAuth error body`);
 }

@@ -24,12 +24,17 @@ export type CheckId = (typeof CHECK_IDS)[number];
 
 /**
  * Checks that are not about the token: a malformed request, throttling, an outage, a broker whose
- * configuration does not load (Workers, where a bad config cannot stop a start).
+ * configuration does not load (Workers, where a bad config cannot stop a start), a request that
+ * waits for a person's approval.
  */
-export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'config' | 'internal';
+export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'config' | 'internal' | 'approval';
 
 export type OAuthError =
   | 'invalid_request'
+  | 'invalid_grant'
+  | 'authorization_pending'
+  | 'access_denied'
+  | 'expired_token'
   | 'unsupported_grant_type'
   | 'invalid_target'
   | 'invalid_scope'
@@ -67,10 +72,23 @@ const CODES = {
   ERR_PRESET_CLAIM_INVALID: { error: 'invalid_request', status: 400, check: 'format' },
   ERR_TENANT_MISMATCH: { error: 'invalid_request', status: 400, check: 'issuer' },
   ERR_AUDIENCE_NO_MAPPER: { error: 'invalid_request', status: 400, check: 'audience' },
+  ERR_K8S_LEGACY_TOKEN: { error: 'invalid_request', status: 400, check: 'issuer' },
+  ERR_K8S_APISERVER_AUDIENCE: { error: 'invalid_request', status: 400, check: 'audience' },
+  ERR_SPIFFE_TRUST_DOMAIN: { error: 'invalid_request', status: 400, check: 'issuer' },
   ERR_CLAIM_OVERAGE: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_POLICY_DENIED: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_POLICY_NO_MATCH: { error: 'invalid_request', status: 400, check: 'policy' },
   ERR_DELEGATION_DENIED: { error: 'invalid_request', status: 400, check: 'policy' },
+  ERR_DELEGATION_CHAIN_TOO_LONG: { error: 'invalid_request', status: 400, check: 'policy' },
+  ERR_ID_JAG_CLIENT_MISMATCH: { error: 'invalid_request', status: 400, check: 'format' },
+  /** Approvals (exchange/approvals.ts), as RFC 8628 §3.5 polls answer. */
+  ERR_AUTHORIZATION_PENDING: { error: 'authorization_pending', status: 400, check: 'approval' },
+  ERR_APPROVAL_DENIED: { error: 'access_denied', status: 400, check: 'approval' },
+  ERR_APPROVAL_EXPIRED: { error: 'expired_token', status: 400, check: 'approval' },
+  ERR_APPROVAL_USED: { error: 'invalid_request', status: 400, check: 'approval' },
+  ERR_APPROVAL_UNKNOWN: { error: 'invalid_request', status: 400, check: 'approval' },
+  ERR_APPROVAL_NOT_FOUND: { error: 'invalid_request', status: 404, check: 'approval' },
+  ERR_APPROVER_NOT_ALLOWED: { error: 'access_denied', status: 403, check: 'approval' },
   ERR_TARGET_UNKNOWN: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_TARGET_NOT_ALLOWED: { error: 'invalid_target', status: 400, check: 'target' },
   ERR_NAMESPACE_NOT_ALLOWED: { error: 'invalid_scope', status: 400, check: 'namespace' },
@@ -93,6 +111,10 @@ export interface StsErrorOptions {
   check?: WireCheck;
   /** Seconds a client should wait (rate limiting). */
   retryAfter?: number;
+  /** Overrides the code's wire error (a jwt-bearer assertion's refusal is invalid_grant, RFC 7523 §3.1). */
+  error?: OAuthError;
+  /** Extra members of the error body (an approval's approval_id, approval_uri, interval, expires_in). */
+  details?: Readonly<Record<string, string | number>>;
 }
 
 /**
@@ -103,6 +125,9 @@ export class StsError extends Error {
   readonly code: ErrorCode;
   readonly check: WireCheck;
   readonly retryAfter: number | undefined;
+  /** The RFC 6749 error on the wire. */
+  readonly error: OAuthError;
+  readonly details: Readonly<Record<string, string | number>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: StsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -110,6 +135,8 @@ export class StsError extends Error {
     this.code = code;
     this.check = options.check ?? CODES[code].check;
     this.retryAfter = options.retryAfter;
+    this.error = options.error ?? CODES[code].error;
+    this.details = options.details;
   }
 }
 
@@ -137,6 +164,7 @@ export interface WireError {
     error_description: string;
     check: WireCheck;
     request_id: string;
+    [detail: string]: string | number;
   };
   headers: Record<string, string>;
 }
@@ -170,7 +198,7 @@ export function toWireError(err: unknown, requestId: string): WireError {
   return {
     status: spec.status,
     headers,
-    body: { error: spec.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
+    body: { ...err.details, error: err.error, error_description: withDiagnosePointer(err), check: err.check, request_id: requestId },
   };
 }
 

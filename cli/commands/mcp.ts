@@ -126,7 +126,27 @@ const requestShape = {
 const credentialScopes = SCOPE_LIST.min(1, 'name the scopes you need (at least one)')
   .describe(`required: the least you need, e.g. ["argo:read"] (${SCOPE_NAMES})`);
 
+/**
+ * authorization_pending is not a failure: the agent's user must ask an approver to open the link.
+ * The tool says so, with the link and the approval_id to call again with once it is approved.
+ */
+function approvalPending(err: StsRequestError) {
+  const approval = err.approval!;
+  const result = {
+    status: 'authorization_pending',
+    approval_id: approval.id,
+    approval_uri: approval.uri,
+    interval: approval.interval,
+    expires_in: approval.expiresIn,
+    next: `Tell the user: this request needs approval. An approver named by the broker's policy must open ${approval.uri} ` +
+      `(or run: argo-sts approve ${approval.id}). Then call request_argo_credentials again with the same arguments and approval_id "${approval.id}", ` +
+      `at most every ${approval.interval} s, within ${approval.expiresIn} s.`,
+  };
+  return { content: [{ type: 'text' as const, text: JSON.stringify(result, null, 2) }] };
+}
+
 function toolError(err: unknown) {
+  if (err instanceof StsRequestError && err.approval) return approvalPending(err);
   if (err instanceof StsRequestError) {
     const lines = [
       `refused: ${err.error}${err.check ? ` (check: ${err.check})` : ''}`,
@@ -178,11 +198,13 @@ export function createMcpServer(options: McpOptions): McpServer {
       scopes: credentialScopes,
       ttl: z.number().int().positive().max(86_400).optional().describe('lifetime in seconds; the broker caps it (default: its policy default)'),
       reason: z.string().trim().min(1).max(REQUEST_LIMITS.maxReasonChars).describe('why the credential is needed (recorded in the audit event)'),
+      approval_id: z.string().regex(/^[0-9a-f-]{36}$/).optional()
+        .describe('after an authorization_pending answer: the approval_id it gave, once an approver has approved (same other arguments)'),
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   }, async (input) => {
     try {
-      const request = { ...(await baseRequest(input)), ttl: input.ttl, reason: input.reason };
+      const request = { ...(await baseRequest(input)), ttl: input.ttl, reason: input.reason, approvalId: input.approval_id };
       const credential = await exchange(options.client, request);
       const argoServer = await argoServerFor(input.audience);
       const result = {
@@ -230,7 +252,8 @@ export function createMcpServer(options: McpOptions): McpServer {
   registerClusterTool(server, {
     subjectToken: async () => (await resolveSubjectToken(options.subject, options.io)).token,
     credential: async (request) => (await exchange(options.client, { ...(await baseRequest(request)), reason: request.reason })).accessToken,
-    onError: toolError,
+    // The cluster tool reports every failure as an error, a pending approval included.
+    onError: (err) => ({ isError: true, content: toolError(err).content }),
   });
 
   return server;

@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { StsError, toWireError } from '../../shared/errors.ts';
+import { approvalRoutes } from './routes/approvals.ts';
 import { diagnoseRoutes } from './routes/diagnose.ts';
 import { diagnoseClusterRoutes } from './routes/diagnose-cluster.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -30,6 +31,7 @@ export function createApp(runtime: AppRuntime): Hono<AppEnv> {
   app.route('/', targetsRoutes);
   app.route('/', diagnoseRoutes);
   app.route('/', diagnoseClusterRoutes);
+  app.route('/', approvalRoutes);
 
   app.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404));
 

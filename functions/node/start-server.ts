@@ -72,6 +72,10 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     : sinkSpec === 'postgres'
       ? async () => new (await import('./postgres/audit-sink.ts')).PostgresAuditSink(await openPostgres())
       : undefined;
+  // Approvals live in the same database when there is one (else in memory).
+  const openApprovalStore = sinkSpec?.startsWith('sqlite:')
+    ? async () => (await import('./sqlite-approval-store.ts')).sqliteApprovalStore(sinkSpec.slice('sqlite:'.length))
+    : undefined;
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {
@@ -85,6 +89,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     metrics,
     replayCache: state?.replayCache,
     rateLimitStore: state?.rateLimitStore,
+    openApprovalStore,
     shareInFlight: true,
     fetchTrustingCa,
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),

@@ -17,6 +17,7 @@ import { ConfigError, readConfigText } from '../../shared/config/parse-config.ts
 import type { Config } from '../../shared/config/schema.ts';
 import { StartupError, StsError } from '../../shared/errors.ts';
 import { msalEntraClientFactory } from '../ports/entra-msal.ts';
+import { d1ApprovalStore } from './d1-approval-store.ts';
 import { d1AuditSink } from './d1-audit-sink.ts';
 import { coordinatorStores } from './durable-coordinator.ts';
 import { loopbackIssuerFor } from './loopback-issuer.ts';
@@ -60,6 +61,8 @@ export function workerBrokerPorts(env: WorkerEnv, config: Config): BrokerPorts {
     // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
     openAuditSink: d1 === undefined ? undefined : () => d1AuditSink(env, d1),
+    // Approvals live in the audit database when there is one (else in the isolate's memory).
+    openApprovalStore: d1 ? () => d1ApprovalStore(env, d1) : undefined,
     // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
     metrics: logMetrics((line) => console.log(line)),
     // Rate limits and single-use tokens go global through the Durable Object when it is bound.

@@ -13,16 +13,18 @@ import type { Claims } from '../verify/claims.ts';
  * added `redacted` (the names of fields removed by `audit.redact`); version 3 added
  * `request_reason` (the client's free-text `reason` parameter, e.g. an AI agent's stated purpose).
  * A reader that meets a higher version than it knows should keep the fields it understands and
- * ignore the rest.
+ * ignore the rest. Version 4 added `actor_chain` (every actor of the minted `act` chain, the
+ * current one first), `approval_id`, and approvers' events (endpoint `approval`, decision
+ * `approved` or `denied`).
  */
-export const AUDIT_SCHEMA_VERSION = 3;
+export const AUDIT_SCHEMA_VERSION = 4;
 
 export interface AuditEvent {
   readonly v: number;
   readonly time: string;
   readonly request_id: string;
-  readonly endpoint: 'token' | 'diagnose';
-  readonly decision: 'issued' | 'denied' | 'diagnosed';
+  readonly endpoint: 'token' | 'diagnose' | 'approval';
+  readonly decision: 'issued' | 'denied' | 'diagnosed' | 'approved';
   readonly error?: string | undefined;
   /** Why a request was denied (the broker's message). */
   readonly reason?: string | undefined;
@@ -33,6 +35,10 @@ export interface AuditEvent {
   readonly iss?: string | undefined;
   readonly sub?: string | undefined;
   readonly actor?: string | undefined;
+  /** Every actor of the minted `act` chain, the current one first (v4). */
+  readonly actor_chain?: readonly string[] | undefined;
+  /** The approval a request waits for or was issued under; on an approver's event, the one decided (v4). */
+  readonly approval_id?: string | undefined;
   readonly policy?: string | undefined;
   readonly target?: string | undefined;
   readonly namespace?: string | undefined;

@@ -54,6 +54,11 @@ export const AUDIT_MIGRATIONS: readonly { readonly id: number; readonly sql: rea
     id: 3,
     sql: ['ALTER TABLE audit_events ADD COLUMN request_reason TEXT'],
   },
+  {
+    // Event schema v4: every link of the delegation chain (JSON array, the current actor first), and approvals.
+    id: 4,
+    sql: ['ALTER TABLE audit_events ADD COLUMN actor_chain TEXT', 'ALTER TABLE audit_events ADD COLUMN approval_id TEXT'],
+  },
 ];
 
 export const AUDIT_MIGRATIONS_TABLE =
@@ -62,7 +67,7 @@ export const AUDIT_MIGRATIONS_TABLE =
 export const AUDIT_COLUMNS = [
   'v', 'time', 'request_id', 'endpoint', 'decision', 'error', 'reason', 'check_id', 'idp', 'iss', 'sub', 'actor',
   'policy', 'target', 'namespace', 'scopes', 'ttl', 'jti', 'subject_token_sha256', 'client_ip', 'user_agent',
-  'latency_ms', 'context', 'redacted', 'request_reason',
+  'latency_ms', 'context', 'redacted', 'request_reason', 'actor_chain', 'approval_id',
 ] as const;
 
 export const AUDIT_INSERT = `INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`;
@@ -97,6 +102,8 @@ export function auditRow(event: AuditEvent): AuditRowValue[] {
     context: event.context ? JSON.stringify(event.context) : null,
     redacted: event.redacted?.length ? event.redacted.join(' ') : null,
     request_reason: event.request_reason ?? null,
+    actor_chain: event.actor_chain?.length ? JSON.stringify(event.actor_chain) : null,
+    approval_id: event.approval_id ?? null,
   };
   return AUDIT_COLUMNS.map((c) => row[c]);
 }

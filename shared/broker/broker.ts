@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Config } from '../config/schema.ts';
 import type { RateLimiter } from '../exchange/rate-limit.ts';
 import type { ReplayCache } from '../exchange/replay-cache.ts';
+import type { ApprovalStore } from '../exchange/approvals.ts';
 import type { CryptoPort } from '../keys/crypto-port.ts';
 import type { SigningKeys } from '../keys/signing-keys.ts';
 import type { TargetIssuers } from '../targets/issue-credential.ts';
@@ -23,6 +24,8 @@ export interface Broker {
   readonly rateLimits: RateLimiter;
   /** Spent `jti`s of idps with `single_use` (see replay-cache.ts). */
   readonly replayCache: ReplayCache;
+  /** Pending and decided approvals (exchange/approvals.ts): the durable store's database, else memory. */
+  readonly approvals: ApprovalStore;
   /** Milliseconds since the epoch. */
   readonly clock: () => number;
   /** Verify, sign and hash on the hot path (keys/crypto-port.ts). */

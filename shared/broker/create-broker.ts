@@ -11,6 +11,7 @@ import { IssuerKeys } from '../verify/issuer-keys.ts';
 import { type FetchLike } from '../http/fetch-capped.ts';
 import { RateLimiter, type RateLimitStore } from '../exchange/rate-limit.ts';
 import { MemoryReplayCache, type ReplayCache } from '../exchange/replay-cache.ts';
+import { type ApprovalStore, MemoryApprovalStore } from '../exchange/approvals.ts';
 import { countIdpFetches, type MetricsPort } from './metrics.ts';
 import type { SecretStage, SecretVersion } from '../config/secret-refs.ts';
 import { SigningKeyRing } from '../keys/signing-key-ring.ts';
@@ -58,6 +59,8 @@ export interface BrokerPorts {
   readonly entraClient?: TargetPorts['entraClient'];
   /** Verify, sign and hash on the hot path: node:crypto on Node; WebCrypto (the default) on Workers. */
   readonly crypto?: CryptoPort | undefined;
+  /** Where approvals live: SQLite on Node, D1 on Workers, with the durable audit sink's database. */
+  readonly openApprovalStore?: (() => ApprovalStore | Promise<ApprovalStore>) | undefined;
 }
 
 export async function createBroker(config: Config, ports: BrokerPorts): Promise<Broker> {
@@ -97,6 +100,7 @@ export async function createBroker(config: Config, ports: BrokerPorts): Promise<
     audit: new AuditLog(ports.writeLine, auditSink, { redact: config.audit.redact, observer: ports.metrics }),
     rateLimits: new RateLimiter(ports.rateLimitStore),
     replayCache: ports.replayCache ?? new MemoryReplayCache(),
+    approvals: (await ports.openApprovalStore?.()) ?? new MemoryApprovalStore(),
     clock: ports.clock,
     crypto,
   };

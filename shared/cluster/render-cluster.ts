@@ -120,6 +120,12 @@ export function authenticationConfiguration(config: Config, audience: string, ve
       claimMappings: {
         username: { claim: 'sub', prefix: USERNAME_PREFIX },
         groups: { claim: 'groups', prefix: '' },
+        // The agent beside the person in the Kubernetes audit log, and the broker's jti (the
+        // id of this credential in the broker's audit trail). An empty value is not set.
+        extra: [
+          { key: 'argo-sts.io/actor', valueExpression: 'has(claims.act) && has(claims.act.sub) ? claims.act.sub : ""' },
+          { key: 'argo-sts.io/credential-id', valueExpression: 'has(claims.jti) ? claims.jti : ""' },
+        ],
       },
     }],
   };

@@ -118,7 +118,7 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
     checkIdentityMatcher(policy, at, issues);
     const targets = policy.target === undefined ? undefined : typeof policy.target === 'string' ? [policy.target] : policy.target;
     if (policy.effect === 'deny') {
-      for (const key of ['max_ttl', 'service_account', 'delegation'] as const) {
+      for (const key of ['max_ttl', 'service_account', 'delegation', 'approval'] as const) {
         if (policy[key] !== undefined) issues.push(`${at}.${key}: a deny policy grants nothing; remove it`);
       }
       targets?.forEach((name, j) => {
@@ -127,7 +127,7 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
       policy.scopes?.forEach((scope, j) => {
         if (!scopes.has(scope)) issues.push(`${at}.scopes[${j}]: unknown scope "${scope}"`);
       });
-      const { target: _t, effect: _e, namespaces, scopes: denied, max_ttl: _m, service_account: _s, delegation: _d, ...identity } = policy;
+      const { target: _t, effect: _e, namespaces, scopes: denied, max_ttl: _m, service_account: _s, delegation: _d, approval: _a, ...identity } = policy;
       denyPolicies.push({ ...identity, targets, namespaces, scopes: denied });
       return;
     }
@@ -151,6 +151,17 @@ function crossCheck(parsed: ParsedConfig, issues: string[]): Config {
       if (policy.max_ttl > defaults.max_ttl) {
         issues.push(`${at}.max_ttl: ${formatDuration(policy.max_ttl)} is over defaults.max_ttl ${formatDuration(defaults.max_ttl)}; lower it or raise defaults.max_ttl (at most ${formatDuration(LIMITS.maxTtlSeconds)})`);
       }
+    }
+    policy.approval?.approvers.forEach((approver, j) => {
+      const where = `${at}.approval.approvers[${j}]`;
+      if (!idpNames.has(approver.idp)) issues.push(`${where}.idp: no idp named "${approver.idp}"`);
+      checkIdentityMatcher(approver, where, issues);
+    });
+    policy.approval?.scopes.forEach((scope, j) => {
+      if (!(policy.scopes ?? []).includes(scope)) issues.push(`${at}.approval.scopes[${j}]: "${scope}" is not one of the policy's scopes`);
+    });
+    if (policy.approval?.ttl !== undefined && (policy.approval.ttl < 60 || policy.approval.ttl > 86_400)) {
+      issues.push(`${at}.approval.ttl: must be between 1m and 24h`);
     }
     policy.delegation?.actors.forEach((actor, j) => {
       const where = `${at}.delegation.actors[${j}]`;

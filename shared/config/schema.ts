@@ -21,7 +21,7 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 /** Algorithms accepted on subject tokens: asymmetric only. */
 export const VERIFY_ALGORITHMS = [...SIGNING_ALGORITHMS, 'EdDSA', 'Ed25519'] as const;
 
-export const PRESETS = ['github-actions', 'gitlab', 'keycloak', 'entra', 'generic'] as const;
+export const PRESETS = ['github-actions', 'gitlab', 'keycloak', 'entra', 'kubernetes', 'spiffe', 'generic'] as const;
 
 /** Upper bounds that keep a typo from becoming a week-long credential or a blind clock. */
 export const LIMITS = {
@@ -106,6 +106,8 @@ const idpSchema = z.strictObject({
   clock_skew: duration.optional(),
   /** entra preset: the tenant whose tokens are accepted (`tid` must equal it). */
   tenant_id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a tenant GUID').optional(),
+  /** spiffe preset: the trust domain whose SPIFFE IDs are accepted. */
+  trust_domain: z.string().min(1).max(255).optional(),
   /** Refuse a token whose `iat` is further in the past than this. */
   max_token_age: duration.optional(),
   /** Refuse a token whose `exp` is further in the future than this. */
@@ -199,8 +201,15 @@ const policySchema = z.strictObject({
   scopes: scopeList.optional(),
   max_ttl: duration.optional(),
   service_account: z.string().regex(NAMESPACE, 'must be a ServiceAccount name').optional(),
-  delegation: z.strictObject({ actors: z.array(actorSchema).min(1) }).optional(),
+  /** Who may act for the identity; `max_chain` bounds the actors in the minted `act` chain (default 1). */
+  delegation: z.strictObject({ actors: z.array(actorSchema).min(1), max_chain: z.number().int().min(1).max(8).optional() }).optional(),
   examples: z.array(policyExample).min(1).optional(),
+  /** Scopes that need a person's approval, who may give it, and how long a request waits (docs/agents.md). */
+  approval: z.strictObject({
+    scopes: scopeList,
+    approvers: z.array(z.strictObject({ idp: name, ...identityMatcher })).min(1),
+    ttl: duration.optional(),
+  }).optional(),
 });
 
 const scopeRule = z.strictObject({
@@ -261,7 +270,7 @@ export type PolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces'
   scopes: string[];
 };
 /** An `effect: deny` policy: refuses what it matches; omitted target, namespaces or scopes mean all. */
-export type DenyPolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces' | 'scopes' | 'max_ttl' | 'service_account' | 'delegation'> & {
+export type DenyPolicyConfig = Omit<ParsedPolicy, 'target' | 'effect' | 'namespaces' | 'scopes' | 'max_ttl' | 'service_account' | 'delegation' | 'approval'> & {
   targets?: readonly string[] | undefined;
   namespaces?: readonly string[] | undefined;
   scopes?: readonly string[] | undefined;

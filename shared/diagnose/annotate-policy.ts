@@ -1,4 +1,5 @@
 /** Policy, target, namespace and scope: the exchange's own evaluation, with the trace and near misses. */
+import { approvalRule } from '../exchange/approvals.ts';
 import { causeById } from './catalogue.ts';
 import type { Config, IdpConfig, PolicyConfig } from '../config/schema.ts';
 import type { CheckId } from '../errors.ts';
@@ -79,6 +80,13 @@ export async function evaluateRequest(
     } else {
       const index = out.findIndex((f) => f.check === 'scope' && f.status === 'pass');
       if (index >= 0) out[index] = { ...out[index]!, message: `${out[index]!.message}; the token would live ${ttl} s` };
+    }
+    const approval = approvalRule(grant.policy, grant.scopes);
+    if (approval) {
+      out.push({
+        check: 'scope', status: 'warn', policy: grant.policy.id, actual: grant.scopes,
+        message: `a scope of this request needs approval: /token answers authorization_pending with an approval link until an approver of policy "${grant.policy.id}" approves`,
+      });
     }
   }
   return out;

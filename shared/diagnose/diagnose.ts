@@ -18,6 +18,9 @@ import { findIssuerNearMiss } from './near-miss.ts';
 import type { IdpConfig } from '../config/schema.ts';
 import { fail, summarizeChecks } from '../checks.ts';
 import type { RawParameters } from '../exchange/token-request.ts';
+import { asExchangeParameters, assertionIdps, checkAssertion, isIdJag, requestUnderIdJag } from '../exchange/jwt-bearer.ts';
+import { GRANT_TYPE_JWT_BEARER } from '../oauth.ts';
+import { StsError } from '../errors.ts';
 import { BEARER_PREFIX, BEARER_PREFIX_MESSAGE, checkSignature, inspectToken } from '../verify/verify-subject-token.ts';
 import { checkClaims } from '../verify/check-claims.ts';
 import { servesIdentity } from '../policy/evaluate-policy.ts';
@@ -34,9 +37,14 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   const serverTime = new Date(now * 1000).toISOString();
   const audit: AuditFacts = {};
   const findings: Annotated[] = [];
-  const { problems, request } = readRequest(params, findings);
+  // The jwt-bearer grant: its assertion is checked as a subject token is, plus its kind's own checks.
+  const jwtBearer = params.grant_type === GRANT_TYPE_JWT_BEARER;
+  const exchangeParams = jwtBearer ? asExchangeParameters(params) : params;
+  const read = readRequest(exchangeParams, findings);
+  const { problems } = read;
+  let request = read.request;
 
-  let raw = params.subject_token ?? '';
+  let raw = exchangeParams.subject_token ?? '';
   if (BEARER_PREFIX.test(raw)) {
     // /token stops here; /diagnose also diagnoses the bare token behind the prefix.
     raw = raw.replace(BEARER_PREFIX, '');
@@ -46,7 +54,17 @@ export async function diagnose(deps: DiagnoseDeps, params: RawParameters, reques
   let revealed = config.diagnose.reveal === 'full';
   let token: TokenFacts | undefined;
   if (request.tokenUsable) {
-    const inspection = await inspectToken(raw, { idps: config.idps, keys: deps.issuerKeys, crypto: deps.crypto, now }, { stopAtFirstFailure: false });
+    const idJag = jwtBearer && isIdJag(raw);
+    const inspection = await inspectToken(raw, { idps: assertionIdps(config, idJag), keys: deps.issuerKeys, crypto: deps.crypto, now }, { stopAtFirstFailure: false });
+    if (jwtBearer && inspection.idp && inspection.signatureVerified && inspection.claims) {
+      findings.push(...checkAssertion(inspection.claims, inspection.idp, idJag, params.client_id));
+      try {
+        if (idJag) request = requestUnderIdJag(request, inspection.claims);
+      } catch (err) {
+        if (!(err instanceof StsError) || (err.check !== 'target' && err.check !== 'scope')) throw err;
+        findings.push(fail(err.check, err.code, err.message));
+      }
+    }
     const { header, claims } = inspection;
     // As on /token: only a genuine token for a served audience and identity spends the budgets.
     const audienceServed = inspection.findings.some((f) => f.check === 'audience' && f.status === 'pass');

@@ -13,8 +13,11 @@ import { groupFor } from '../policy/scopes.ts';
 import { issueCredential } from '../targets/issue-credential.ts';
 import { reserveSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
-import { TOKEN_TYPE_JWT } from '../oauth.ts';
+import { GRANT_TYPE_JWT_BEARER, TOKEN_TYPE_JWT } from '../oauth.ts';
+import { requireApproval } from './approvals.ts';
+import { asGrantError, assertionIdps, checkAssertion, isIdJag, parseJwtBearerRequest, requestUnderIdJag } from './jwt-bearer.ts';
 import { verifyToken, type VerifiedToken } from '../verify/verify-subject-token.ts';
+import { chainMembers } from '../policy/delegation-chain.ts';
 
 export interface RequestContext {
   readonly requestId: string;
@@ -51,20 +54,25 @@ export async function exchangeToken(
   const event = startAuditEvent('token', 'denied', ctx, started);
   // Single-use tokens reserved by this exchange: released unless it issues (replay-cache.ts).
   const reserved: string[] = [];
+  let jwtBearer = false;
   try {
     await broker.rateLimits.enforceClient(broker.config.rate_limit?.per_client_ip, ctx.clientIp, started);
-    const request = parseTokenRequest(await readParameters());
+    const params = await readParameters();
+    jwtBearer = params.grant_type === GRANT_TYPE_JWT_BEARER;
+    let request = jwtBearer ? parseJwtBearerRequest(params) : parseTokenRequest(params);
     event.subject_token_sha256 = await broker.crypto.sha256Hex(request.subjectToken);
     event.target = request.audience;
     event.namespace = request.namespace;
     event.scopes = request.scopes;
     event.request_reason = request.reason;
-    const target = resolveAudience(broker.config, request);
-    event.target = target;
+    // A jwt-bearer request may take its target from the ID-JAG's resource, known once it verified.
+    let target = jwtBearer ? '' : resolveAudience(broker.config, request);
+    event.target = target || request.audience;
 
     const now = Math.floor(started / 1000);
     const verifyCtx = { idps: broker.config.idps, keys: broker.issuerKeys, crypto: broker.crypto, now };
-    const subject = await verifyToken(request.subjectToken, verifyCtx);
+    const idJag = jwtBearer && isIdJag(request.subjectToken);
+    const subject = await verifyToken(request.subjectToken, idJag ? { ...verifyCtx, idps: assertionIdps(broker.config, true) } : verifyCtx);
     if ('failure' in subject) {
       if (subject.verifiedIdentity) {
         const { idp, iss, sub } = subject.verifiedIdentity;
@@ -78,6 +86,13 @@ export async function exchangeToken(
     event.context = contextClaims(subject.claims);
     // The audience is verified by now; only identities a policy serves spend the budgets.
     if (servesIdentity(broker.config, subject.idp.name, subject.claims)) await broker.rateLimits.enforce(subject.idp, subject.claims.sub, started);
+    if (jwtBearer) {
+      const assertionFailure = firstFailure(checkAssertion(subject.claims, subject.idp, idJag, request.clientId));
+      if (assertionFailure) throw findingError(assertionFailure);
+      if (idJag) request = requestUnderIdJag(request, subject.claims);
+      target = resolveAudience(broker.config, request);
+      Object.assign(event, { target, scopes: request.scopes });
+    }
 
     let actor: VerifiedToken | undefined;
     if (request.actorToken !== undefined) {
@@ -105,9 +120,17 @@ export async function exchangeToken(
     if (decision.malformed) throw new StsError('ERR_REQUEST_MALFORMED', decision.malformed, { check: 'namespace' });
     const grant = decision.grant!;
     const ttl = grantedTtl(broker.config, grant.policy, request.requestedTtl);
-    Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl });
+    Object.assign(event, { policy: grant.policy.id, namespace: grant.namespace, scopes: grant.scopes, ttl, actor_chain: grant.act && chainMembers(grant.act) });
 
-    for (const token of actor ? [subject, actor] : [subject]) {
+    await requireApproval(broker, {
+      policy: grant.policy, requester: `${subject.idp.name}:${subject.claims.sub}`, actor: event.actor, target: grant.target.name,
+      namespace: grant.namespace, scopes: grant.scopes, ttl, reason: request.reason, approvalId: request.approvalId, now,
+    }, (id) => {
+      event.approval_id = id;
+    });
+    // An ID-JAG is single-use whatever its idp says (draft-ietf-oauth-identity-assertion-authz-grant).
+    const subjectIdp = idJag ? { ...subject.idp, single_use: true } : subject.idp;
+    for (const token of actor ? [{ idp: subjectIdp, claims: subject.claims }, actor] : [{ idp: subjectIdp, claims: subject.claims }]) {
       const key = await reserveSingleUseToken(broker.replayCache, token.idp, token.claims, now);
       if (key !== undefined) reserved.push(key);
     }
@@ -125,7 +148,7 @@ export async function exchangeToken(
       groups: grant.scopes.map((scope) => groupFor(grant.namespace, scope)),
       preferredUsername: stringClaim(subject.claims.preferred_username),
       email: subject.claims.email_verified === true ? stringClaim(subject.claims.email) : undefined,
-      act: event.actor ? { sub: event.actor } : undefined,
+      act: grant.act,
     });
 
     // The issuer may shorten the lifetime (TokenRequest, Entra): the audit records the real one,
@@ -147,7 +170,7 @@ export async function exchangeToken(
     if (event.decision === 'issued') throw err; // the audit write itself failed; already logged
     Object.assign(event, { decision: 'denied', ...failureFields(err), latency_ms: broker.clock() - started });
     await broker.audit.recordDenial(event);
-    throw err;
+    throw jwtBearer ? asGrantError(err) : err;
   }
 }
 

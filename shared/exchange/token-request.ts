@@ -23,6 +23,7 @@ export const REQUEST_LIMITS = {
 const PARAMETERS = [
   'grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
   'audience', 'resource', 'scope', 'namespace', 'requested_ttl', 'requested_token_type', 'reason',
+  'assertion', 'client_id', 'approval_id',
 ] as const;
 type Parameter = (typeof PARAMETERS)[number];
 const KNOWN = new Set<string>(PARAMETERS);
@@ -40,6 +41,12 @@ export interface TokenRequest {
   readonly requestedTokenType: string;
   /** Extension: the client's free-text reason, sanitized to one line; recorded in the audit event. */
   readonly reason: string | undefined;
+  /** Set for the jwt-bearer grant (exchange/jwt-bearer.ts): the subject token is its assertion. */
+  readonly grant?: 'jwt-bearer' | undefined;
+  /** jwt-bearer: the client's `client_id`, checked against the ID-JAG's. */
+  readonly clientId?: string | undefined;
+  /** A poll of a request that needed approval (exchange/approvals.ts). */
+  readonly approvalId?: string | undefined;
 }
 
 export type RawParameters = Partial<Record<Parameter, string>>;
@@ -231,8 +238,6 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
     throw malformed('actor_token_type given without actor_token');
   }
 
-  if (params.resource !== undefined) throw malformed('resource is not supported; name the target with audience');
-
   const requestedTokenType = params.requested_token_type || TOKEN_TYPE_JWT;
   if (!OUTPUT_TOKEN_TYPES.has(requestedTokenType)) {
     throw malformed(`requested_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ACCESS_TOKEN}`);
@@ -249,8 +254,7 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
   if (namespace !== undefined && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(namespace)) {
     throw malformed('namespace is not a valid Kubernetes namespace name');
   }
-  const audience = params.audience || undefined;
-  if (audience !== undefined && audience.length > 253) throw malformed('audience is too long');
+  const audience = targetName(params.audience, params.resource);
 
   return {
     subjectToken,
@@ -263,6 +267,7 @@ export function parseTokenRequest(params: RawParameters): TokenRequest {
     requestedTtl,
     requestedTokenType,
     reason: parseReason(params.reason),
+    approvalId: params.approval_id || undefined,
   };
 }
 
@@ -277,6 +282,21 @@ export function parseReason(reason: string | undefined): string | undefined {
   if (clean === '') return undefined;
   if ([...clean].length > REQUEST_LIMITS.maxReasonChars) throw malformed(`reason is longer than ${REQUEST_LIMITS.maxReasonChars} characters`);
   return clean;
+}
+
+/**
+ * The target a request names: `audience`, or RFC 8707 `resource`, which names a target the same
+ * way; both may be given only when equal (one target per request, and `resource` once).
+ */
+export function targetName(audience: string | undefined, resource: string | undefined): string | undefined {
+  const a = audience || undefined;
+  const r = resource || undefined;
+  for (const [name, value] of [['audience', a], ['resource', r]] as const) {
+    if (value !== undefined && value.length > 253) throw malformed(`${name} is too long`);
+  }
+  if (r !== undefined && r.includes('#')) throw malformed('resource must not have a fragment (RFC 8707)');
+  if (a !== undefined && r !== undefined && a !== r) throw malformed('audience and resource name different targets; name one target');
+  return a ?? r;
 }
 
 function checkTokenSize(name: string, token: string, check?: WireCheck): void {

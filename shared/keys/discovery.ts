@@ -3,7 +3,7 @@
  * OIDC verifier) can find the keys of tokens the broker signs.
  */
 import type { Config } from '../config/schema.ts';
-import { GRANT_TYPE_TOKEN_EXCHANGE } from '../oauth.ts';
+import { GRANT_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE } from '../oauth.ts';
 
 export function issuerUrl(config: Config, path: string): string {
   return `${config.issuer.replace(/\/$/, '')}${path}`;
@@ -14,7 +14,7 @@ export function openidConfiguration(config: Config): Record<string, unknown> {
     issuer: config.issuer,
     jwks_uri: issuerUrl(config, '/.well-known/jwks.json'),
     token_endpoint: issuerUrl(config, '/token'),
-    grant_types_supported: [GRANT_TYPE_TOKEN_EXCHANGE],
+    grant_types_supported: [GRANT_TYPE_TOKEN_EXCHANGE, GRANT_TYPE_JWT_BEARER],
     response_types_supported: ['id_token'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [config.signing.alg],

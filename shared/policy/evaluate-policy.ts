@@ -16,6 +16,7 @@ import { matchClaimMatcher, undecidedWhenAbsent } from './claim-matchers.ts';
 import { conditionOutcome } from './cel-condition.ts';
 import { inspectWithPreset, unavailableClaimFinding } from '../verify/presets/index.ts';
 import type { Claims } from '../verify/claims.ts';
+import { type ActorClaim, DEFAULT_MAX_CHAIN, mayActProblem, mintedChain, readChain, withChainClaims } from './delegation-chain.ts';
 
 export interface PolicyRequest {
   readonly idp: string;
@@ -32,6 +33,8 @@ export interface Grant {
   readonly target: TargetConfig;
   readonly namespace: string;
   readonly scopes: readonly string[];
+  /** The minted token's `act`: the actor over the subject token's own chain (delegation-chain.ts). */
+  readonly act?: ActorClaim | undefined;
 }
 
 export interface Mismatch {
@@ -144,7 +147,10 @@ function checkDenyPolicies(config: Config, request: PolicyRequest, scope: DenySc
   return undefined;
 }
 
-export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDecision {
+export function evaluatePolicy(config: Config, input: PolicyRequest): PolicyDecision {
+  const chain = readChain(input.claims);
+  if ('problem' in chain) return { findings: [fail('format', 'ERR_TOKEN_FORMAT', `subject token: ${chain.problem}`)] };
+  const request: PolicyRequest = { ...input, claims: withChainClaims(input.claims, chain.subs) };
   const idpConfig = config.idps.find((i) => i.name === request.idp);
   const unavailable = idpConfig ? inspectWithPreset(request.claims, idpConfig).unavailable : {};
 
@@ -228,8 +234,20 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
   }
 
   let scopes: readonly string[] = requested ?? answering.scopes;
+  const act = mintedChain(request.actor && `${request.actor.idp}:${String(request.actor.claims.sub)}`, chain.act);
+  const actors = chain.subs.length + (request.actor ? 1 : 0);
+  const maxChain = answering.delegation?.max_chain ?? DEFAULT_MAX_CHAIN;
+  if (actors > maxChain) {
+    findings.push(fail('policy', 'ERR_DELEGATION_CHAIN_TOO_LONG', `the delegation chain would have ${actors} actors; the answering policy allows ${maxChain}`, { policy: answering.id }));
+    return { findings };
+  }
   if (request.actor) {
     const { actor } = request;
+    const mayAct = mayActProblem(input.claims, actor.claims);
+    if (mayAct) {
+      findings.push(fail('policy', 'ERR_DELEGATION_DENIED', mayAct, { policy: answering.id }));
+      return { findings };
+    }
     const rule = answering.delegation?.actors.find((m) => identityMismatches(m, actor.idp, actor.claims).length === 0);
     if (!rule) {
       findings.push(fail('policy', 'ERR_DELEGATION_DENIED', 'the answering policy does not allow this actor to act for the subject', { policy: answering.id }));
@@ -257,7 +275,7 @@ export function evaluatePolicy(config: Config, request: PolicyRequest): PolicyDe
   }
   if (request.namespace === undefined) findings.push(pass('namespace', `namespace "${namespace}" is allowed`, { actual: namespace, policy: answering.id }));
   findings.push(pass('scope', `scopes ${scopes.join(' ')} are allowed`, { actual: scopes, policy: answering.id }));
-  return { findings, grant: { policy: answering, target, namespace, scopes } };
+  return { findings, grant: { policy: answering, target, namespace, scopes, act } };
 }
 
 /** The policy with the fewest failing identity clauses, ties by config order. */

@@ -8,6 +8,7 @@
  */
 import type { PolicyConfig, TargetConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
+import type { ActorClaim } from '../policy/delegation-chain.ts';
 
 /** What every issuer is told about a granted request. */
 export interface CredentialRequest {
@@ -28,7 +29,8 @@ export interface CredentialRequest {
   readonly groups: readonly string[];
   readonly preferredUsername?: string | undefined;
   readonly email?: string | undefined;
-  readonly act?: { readonly sub: string } | undefined;
+  /** RFC 8693 `act`: the actor, nested over the subject token's own chain. */
+  readonly act?: ActorClaim | undefined;
 }
 
 export interface IssuedCredential {

@@ -9,6 +9,7 @@
  */
 import { type CryptoPort, signCompactJws, webCryptoPort } from '../keys/crypto-port.ts';
 import type { SigningKeys } from '../keys/signing-keys.ts';
+import type { ActorClaim } from '../policy/delegation-chain.ts';
 
 export interface MintInput {
   readonly issuer: string;
@@ -23,7 +24,7 @@ export interface MintInput {
   readonly groups: readonly string[];
   readonly preferredUsername?: string | undefined;
   readonly email?: string | undefined;
-  readonly act?: { readonly sub: string } | undefined;
+  readonly act?: ActorClaim | undefined;
 }
 
 export interface MintedToken {

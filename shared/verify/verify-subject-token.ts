@@ -15,7 +15,7 @@ import { CHECK_IDS, StsError } from '../errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
 import type { Claims } from './claims.ts';
 import { checkClaims } from './check-claims.ts';
-import { inspectWithPreset } from './presets/index.ts';
+import { inspectWithPreset, untrustedIssuerFinding } from './presets/index.ts';
 
 export interface TokenInspection {
   readonly findings: readonly Finding[];
@@ -142,6 +142,11 @@ function findIssuer(claims: Claims, idps: readonly IdpConfig[], findings: Findin
   }
   const idp = idps.find((candidate) => candidate.issuer === iss);
   if (!idp) {
+    const named = untrustedIssuerFinding(iss, idps);
+    if (named) {
+      findings.push(named);
+      return undefined;
+    }
     findings.push(fail('issuer', 'ERR_ISSUER_UNTRUSTED', "the token's issuer is not trusted", { actual: iss }));
     return undefined;
   }

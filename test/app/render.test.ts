@@ -74,7 +74,7 @@ describe('argo-sts render', () => {
     for (const file of listFiles(committed)) expect(readFileSync(join(out, file), 'utf8'), file).toBe(readFileSync(join(committed, file), 'utf8'));
   });
 
-  it('caps exp - iat at defaults.max_ttl and maps sub and groups under the argo-sts: prefix', async () => {
+  it('caps exp - iat at defaults.max_ttl, maps sub and groups under the argo-sts: prefix, and act.sub and jti into extra', async () => {
     const { out } = await renderTo(CONFIG);
     const [auth] = documents(readFileSync(join(out, 'argo-prod/authentication-config.yaml'), 'utf8'));
     expect(auth).toEqual({
@@ -83,7 +83,14 @@ describe('argo-sts render', () => {
       jwt: [{
         issuer: { url: 'https://sts.example.com/tenant-a', audiences: ['https://prod.k8s.example.com'] },
         claimValidationRules: [{ expression: 'claims.exp - claims.iat <= 7200', message: 'argo-sts tokens live at most 7200 s (defaults.max_ttl)' }],
-        claimMappings: { username: { claim: 'sub', prefix: 'argo-sts:' }, groups: { claim: 'groups', prefix: '' } },
+        claimMappings: {
+          username: { claim: 'sub', prefix: 'argo-sts:' },
+          groups: { claim: 'groups', prefix: '' },
+          extra: [
+            { key: 'argo-sts.io/actor', valueExpression: 'has(claims.act) && has(claims.act.sub) ? claims.act.sub : ""' },
+            { key: 'argo-sts.io/credential-id', valueExpression: 'has(claims.jti) ? claims.jti : ""' },
+          ],
+        },
       }],
     });
   });

@@ -200,11 +200,12 @@ describe('escalation', () => {
   it('refuses an unknown target', async () => {
     await expectRefused(h, await h.exchange({ subject_token: await github.sign(claims()), audience: 'kube-system' }), { status: 400, error: 'invalid_target' });
   });
-  it('carries no act or groups claim from the subject token into the minted token', async () => {
-    const res = await send(await github.sign(claims({ act: { sub: 'agents:agent-7' }, groups: ['system:masters'] })));
+  it("carries no groups claim from the subject token, and keeps its act reduced to sub (and iss) per link", async () => {
+    // RFC 8693 §4.1 (DESIGN.md "Chains"): with no actor token the minted token keeps the subject token's act.
+    const res = await send(await github.sign(claims({ act: { sub: 'agents:agent-7', groups: ['system:masters'] }, groups: ['system:masters'] })));
     const token = ((await res.json()) as { access_token: string }).access_token;
     const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-    expect(payload.act).toBeUndefined();
+    expect(payload.act).toEqual({ sub: 'agents:agent-7' });
     expect(payload.groups).toEqual(['argo-sts:ci:argo:submit', 'argo-sts:ci:argo:read']);
   });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_SCHEMA_VERSION } from '../../shared/audit/audit-event.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { loopbackServerEnv, type SpawnedServer, spawnServer } from '../support/spawn-server.ts';
@@ -136,7 +137,7 @@ describe('every /token decision is audited exactly once', () => {
   it('stores the event schema version, the subject token hash, the context claims and what was redacted', () => {
     const issued = rows(dbPath()).filter((r) => r.decision === 'issued');
     for (const row of issued) {
-      expect(row.v).toBe(3);
+      expect(row.v).toBe(AUDIT_SCHEMA_VERSION);
       expect(row.subject_token_sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(row.user_agent).toBe('audit-e2e/1.0');
       expect(row.client_ip).toBeNull();

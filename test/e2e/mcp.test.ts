@@ -78,7 +78,7 @@ describe('argo-sts mcp through the SDK client', () => {
     const request = tools.find((t) => t.name === 'request_argo_credentials');
     expect(tools.map((t) => t.name).sort()).toEqual(['diagnose_cluster_token', 'diagnose_token', 'request_argo_credentials']);
     expect(request?.inputSchema.required).toEqual(['scopes', 'reason']);
-    expect(Object.keys(request?.inputSchema.properties ?? {}).sort()).toEqual(['audience', 'namespace', 'reason', 'scopes', 'ttl']);
+    expect(Object.keys(request?.inputSchema.properties ?? {}).sort()).toEqual(['approval_id', 'audience', 'namespace', 'reason', 'scopes', 'ttl']);
   });
 
   it('issues a credential for the person with the agent in act, and the reason lands in the audit event', async () => {

@@ -55,6 +55,47 @@ ${CI_READ_ANY_BRANCH_POLICY_YAML}
 ${PEOPLE_POLICY_YAML}
 `;
 
+/**
+ * The workerd suites' workload policies (idp `cluster`, preset kubernetes): the ServiceAccount
+ * agents/release-agent reads in `ci`, and may act (two actors at most) for acme/app's `agents` branch;
+ * alice, through the client mcp-agent of the enterprise IdP `corp` (ID-JAG), reads and submits in `dev`;
+ * acme/app's `release` branch manages `ci` once bob (of `corp`) approves.
+ */
+export function workloadPolicies(): Record<string, unknown>[] {
+  return [{
+    id: 'release-agent-sa',
+    idp: 'cluster',
+    target: 'argo-prod',
+    claims: { namespace: 'agents', serviceaccount: 'release-agent' },
+    namespaces: ['ci'],
+    scopes: ['argo:read'],
+  }, {
+    id: 'agents-branch',
+    idp: 'github',
+    target: 'argo-prod',
+    subject: 'repo:acme/app:ref:refs/heads/agents',
+    namespaces: ['ci'],
+    scopes: ['argo:read'],
+    delegation: { max_chain: 2, actors: [{ idp: 'cluster', claims: { namespace: 'agents', serviceaccount: 'release-agent' } }] },
+  }, {
+    id: 'alice-via-mcp-agent',
+    idp: 'corp',
+    subject: 'alice',
+    claims: { client_id: 'mcp-agent' },
+    target: 'argo-prod',
+    namespaces: ['dev'],
+    scopes: ['argo:read', 'argo:submit'],
+  }, {
+    id: 'release-with-approval',
+    idp: 'github',
+    target: 'argo-prod',
+    subject: 'repo:acme/app:ref:refs/heads/release',
+    namespaces: ['ci'],
+    scopes: ['argo:read', 'argo:manage'],
+    approval: { scopes: ['argo:manage'], approvers: [{ idp: 'corp', subject: 'bob' }], ttl: '10m' },
+  }];
+}
+
 /** A fresh ES256 signing key set, as the `SIGNING_KEYS` env a config's `env:SIGNING_KEYS` reads. */
 export async function signingKeysEnv(): Promise<{ SIGNING_KEYS: string }> {
   return { SIGNING_KEYS: JSON.stringify(await generatePrivateJwks('ES256')) };

@@ -191,11 +191,16 @@ describe('decodeParameters: form-encoded or JSON', () => {
   });
 
   it('ignores unknown parameters, repeated or not, in a form body', () => {
-    expect(decodeParameters(FORM, 'client_id=ci&client_id=again&foo=bar&audience=argo-prod')).toEqual({ audience: 'argo-prod' });
+    expect(decodeParameters(FORM, 'client_secret=ci&client_secret=again&foo=bar&audience=argo-prod')).toEqual({ audience: 'argo-prod' });
+  });
+
+  it('reads client_id (the jwt-bearer grant checks it against the ID-JAG) and refuses it repeated (RFC 6749 §3.2)', async () => {
+    expect(decodeParameters(FORM, 'client_id=ci&audience=argo-prod')).toEqual({ client_id: 'ci', audience: 'argo-prod' });
+    await expectRefused(() => decodeParameters(FORM, 'client_id=ci&client_id=again'), 'ERR_REQUEST_MALFORMED', /repeated/);
   });
 
   it('ignores unknown parameters of any type in a JSON body', () => {
-    expect(decodeParameters(JSON_TYPE, '{"audience":"argo-prod","client_id":["a","b"],"extra":{"x":1},"n":null}')).toEqual({ audience: 'argo-prod' });
+    expect(decodeParameters(JSON_TYPE, '{"audience":"argo-prod","client_secret":["a","b"],"extra":{"x":1},"n":null}')).toEqual({ audience: 'argo-prod' });
   });
 
   it('turns a JSON number into its decimal string', () => {
@@ -286,8 +291,15 @@ describe('parseTokenRequest: the RFC 8693 parameters', () => {
     await expectRefused(() => parseTokenRequest(valid({ requested_token_type: TOKEN_TYPE_ID_TOKEN })), 'ERR_REQUEST_MALFORMED', /requested_token_type/);
   });
 
-  it('refuses resource: targets are named by audience', async () => {
-    await expectRefused(() => parseTokenRequest(valid({ resource: 'https://argo.example.com' })), 'ERR_REQUEST_MALFORMED', /resource/);
+  it('accepts RFC 8707 resource as the target name, alone or equal to audience', () => {
+    expect(parseTokenRequest(valid({ audience: undefined, resource: 'argo-prod' })).audience).toBe('argo-prod');
+    expect(parseTokenRequest(valid({ audience: 'argo-prod', resource: 'argo-prod' })).audience).toBe('argo-prod');
+  });
+
+  it('refuses resource naming another target than audience, with a fragment, or too long', async () => {
+    await expectRefused(() => parseTokenRequest(valid({ audience: 'argo-prod', resource: 'argo-dev' })), 'ERR_REQUEST_MALFORMED', /different targets/);
+    await expectRefused(() => parseTokenRequest(valid({ resource: 'https://argo.example.com/#x' })), 'ERR_REQUEST_MALFORMED', /fragment/);
+    await expectRefused(() => parseTokenRequest(valid({ resource: 'r'.repeat(254) })), 'ERR_REQUEST_MALFORMED', /too long/);
   });
 
   it('requires actor_token_type with actor_token, and refuses actor_token_type alone', async () => {

@@ -31,7 +31,7 @@ const CASTS: Record<AuditColumn, string> = {
   latency_ms: 'integer',
   // The row carries the context as JSON text; the server parses it.
   context: 'text::jsonb',
-  redacted: 'text', request_reason: 'text',
+  redacted: 'text', request_reason: 'text', actor_chain: 'text', approval_id: 'text',
 };
 
 export const POSTGRES_AUDIT_INSERT =

@@ -110,6 +110,14 @@ export const POSTGRES_MIGRATIONS: readonly { readonly id: number; readonly sql: 
       $take$`,
     ],
   },
+  {
+    // Audit schema v4 (shared/audit/audit-schema.ts): the delegation chain and the approval id.
+    id: 2,
+    sql: [
+      'ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS actor_chain TEXT',
+      'ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS approval_id TEXT',
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE =

@@ -9,6 +9,8 @@ import { genericPreset } from './generic.ts';
 import { githubActionsPreset } from './github-actions.ts';
 import { gitlabPreset } from './gitlab.ts';
 import { keycloakPreset } from './keycloak.ts';
+import { kubernetesPreset, LEGACY_SERVICE_ACCOUNT_ISSUER, legacyTokenFinding } from './kubernetes.ts';
+import { spiffePreset } from './spiffe.ts';
 import type { IdpShape, Preset, PresetInspection } from './types.ts';
 
 export type { IdpShape, NearMiss, Preset, PresetInspection } from './types.ts';
@@ -18,6 +20,8 @@ const PRESETS: Record<IdpConfig['preset'], Preset> = {
   gitlab: gitlabPreset,
   keycloak: keycloakPreset,
   entra: entraPreset,
+  kubernetes: kubernetesPreset,
+  spiffe: spiffePreset,
   generic: genericPreset,
 };
 
@@ -35,6 +39,7 @@ export function checkIdpPreset(idp: IdpShape, at: string): string[] {
   if (idp.shared_issuer === false && (idp.preset === 'github-actions' || idp.preset === 'gitlab')) {
     issues.push(`${at}.shared_issuer: the ${idp.preset} preset's issuer is always shared (anyone on the platform can hold a genuine token); drop the option`);
   }
+  if (idp.trust_domain !== undefined && idp.preset !== 'spiffe') issues.push(`${at}.trust_domain: only the spiffe preset uses trust_domain`);
   return issues;
 }
 
@@ -46,4 +51,13 @@ export function inspectWithPreset(claims: Claims, idp: IdpShape): PresetInspecti
 /** A finding for a policy that binds a claim the token could not carry (groups overage). */
 export function unavailableClaimFinding(claim: string, reason: string, policy: string): Finding {
   return fail('policy', 'ERR_CLAIM_OVERAGE', `claim "${claim}" is unavailable: ${reason}`, { policy });
+}
+
+/**
+ * A named refusal for a token whose issuer no idp names, when a configured preset knows the
+ * token's shape: a legacy Secret-based ServiceAccount token sent to a broker with a `kubernetes` idp.
+ */
+export function untrustedIssuerFinding(iss: string, idps: readonly IdpShape[]): Finding | undefined {
+  if (iss === LEGACY_SERVICE_ACCOUNT_ISSUER && idps.some((idp) => idp.preset === 'kubernetes')) return legacyTokenFinding();
+  return undefined;
 }

@@ -10,7 +10,7 @@ import type { Finding } from '../../checks.ts';
 import type { Claims } from '../claims.ts';
 
 /** The fields of an idp that presets read; config-time checks see them before defaults apply. */
-export type IdpShape = Pick<IdpConfig, 'name' | 'issuer' | 'audiences' | 'preset' | 'tenant_id'> & Partial<Pick<IdpConfig, 'shared_issuer'>>;
+export type IdpShape = Pick<IdpConfig, 'name' | 'issuer' | 'audiences' | 'preset' | 'tenant_id' | 'trust_domain'> & Partial<Pick<IdpConfig, 'shared_issuer'>>;
 
 export interface PresetInspection {
   /** The claims policies see: the verified claims, normalized. */
