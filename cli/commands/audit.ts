@@ -143,7 +143,7 @@ export function rowToEvent(raw: Row): AuditEvent & { id: number } {
     const value = stored instanceof Uint8Array ? utf8.decode(stored) : stored;
     if (key === 'check_id') out.check = value;
     else if (key === 'scopes' || key === 'redacted') out[key] = String(value).split(' ').filter(Boolean);
-    else if (key === 'context') out.context = JSON.parse(String(value));
+    else if (key === 'context' || key === 'actor_chain') out[key] = JSON.parse(String(value));
     else out[key] = value;
   }
   return out as unknown as AuditEvent & { id: number };
@@ -169,7 +169,7 @@ export function formatTable(events: readonly AuditEvent[]): string {
 const CSV_COLUMNS = [
   'time', 'request_id', 'endpoint', 'decision', 'error', 'check', 'reason', 'idp', 'iss', 'sub', 'actor', 'policy', 'target',
   'namespace', 'scopes', 'ttl', 'jti', 'subject_token_sha256', 'client_ip', 'user_agent', 'latency_ms', 'context',
-  'request_reason', 'redacted', 'v',
+  'request_reason', 'actor_chain', 'approval_id', 'redacted', 'v',
 ] as const;
 
 function csvCell(value: unknown): string {

@@ -117,5 +117,7 @@ export function asExchangeParameters(params: RawParameters): RawParameters {
 /** RFC 7523 §3.1: an assertion that is not valid, or that policy refuses, is invalid_grant. */
 export function asGrantError(err: unknown): unknown {
   if (!(err instanceof StsError) || err.error !== 'invalid_request' || err.check === 'request') return err;
+  // A request malformed as a request (an oversized or missing assertion) stays invalid_request.
+  if (err.code === 'ERR_REQUEST_MALFORMED' || err.code === 'ERR_REQUEST_TOO_LARGE') return err;
   return new StsError(err.code, err.message, { check: err.check, error: 'invalid_grant', cause: err });
 }

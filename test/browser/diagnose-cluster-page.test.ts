@@ -51,7 +51,10 @@ afterAll(async () => {
 async function diagnose(page: Page, token: string): Promise<Record<string, string>> {
   await page.fill('#cluster_token', token);
   await page.fill('#authentication_config', authConfig());
-  await page.click('#cluster-submit');
+  // The answer to this submission, not the checks a previous one left on the page.
+  await Promise.all([page.waitForResponse((r) => r.url().endsWith('/diagnose/cluster')), page.click('#cluster-submit')]);
+  // The page re-enables the button once it has rendered the answer.
+  await page.waitForFunction(() => !(document.getElementById('cluster-submit') as HTMLButtonElement).disabled);
   await page.waitForSelector('#cluster-checks li');
   return page.$$eval('#cluster-checks li', (items) => Object.fromEntries(items.map((li) => [li.getAttribute('data-check'), li.getAttribute('data-status')])));
 }

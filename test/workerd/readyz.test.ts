@@ -29,10 +29,10 @@ describe('a Worker without the D1 binding its audit.sink names', () => {
     expect(JSON.stringify(body)).not.toContain('MISSING_AUDIT_DB');
   });
 
-  it('answers /token 503 temporarily_unavailable (check unavailable), not a 500', async () => {
+  it('answers /token 503 temporarily_unavailable (check config), not a 500', async () => {
     const res = await call('/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: idTokenExchangeForm({ subject_token: 'a.b.c' }) }, workerEnv);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ error: 'temporarily_unavailable', check: 'unavailable' });
+    expect(await res.json()).toMatchObject({ error: 'temporarily_unavailable', check: 'config' });
   });
 });
 

@@ -87,11 +87,11 @@ describe('the Worker with a config that does not load', () => {
     expect(await token.json()).toMatchObject({ error: 'temporarily_unavailable', check: 'config' });
   });
 
-  it('names an audit sink without its D1 binding ERR_CONFIG', async () => {
+  it('names an audit sink without its D1 binding ERR_AUDIT_SINK', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
     const res = await call({ ARGO_STS_CONFIG: minimalConfig({ audit: 'd1:NO_SUCH_DB' }) }, '/readyz');
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ error: 'ERR_CONFIG' });
+    expect(await res.json()).toMatchObject({ error: 'ERR_AUDIT_SINK' });
   });
 
   it(`retries a build that failed on a secret after ${RETRY_FAILED_BUILD_MS / 1000} s, not before`, async () => {
