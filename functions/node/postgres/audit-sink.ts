@@ -128,13 +128,17 @@ export class PostgresAuditSink implements AuditSink {
     await this.#db.query(POSTGRES_AUDIT_INSERT_MANY, columns as unknown as SqlValue[]);
   }
 
+  /** One retry: the first probe after a database restart may meet a pooled connection it closed. */
   async healthy(): Promise<boolean> {
-    try {
-      await this.#db.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.#db.query('SELECT 1');
+        return true;
+      } catch {
+        /* tried again once */
+      }
     }
+    return false;
   }
 
   /** Waits for the rows already queued; the pool itself belongs to the caller. */
