@@ -5,9 +5,9 @@
  * Group commit, as the SQLite sink does: `record` queues its row, and at the next turn of the event
  * loop the queue goes out as ONE statement (a multi-row INSERT over unnest, one transaction, one WAL
  * flush). Up to MAX_IN_FLIGHT batches commit at once on pooled connections; rows arriving meanwhile
- * form the next. Measured here, one row per commit tops out near 800 rows/s on a pool of 10, a
- * batch of 32 near 4,000 and of 128 near 14,000 (docs/operations.md), and the broker itself serves
- * ~4,700 tokens/s: so batches. Each `record` resolves only once the statement holding its row has
+ * form the next. Measured here (bench/postgres-sizing.ts, docs/operations.md), 32 writers on one
+ * pool commit 3,567 rows/s one row per commit and 6,968 grouped, and one replica on SQLite serves
+ * ~2,000-4,700 tokens/s: so batches. Each `record` resolves only once the statement holding its row has
  * committed (autocommit, synchronous_commit = on): a token is never answered before its row is on
  * the primary's disk; when the database is down it rejects and the broker answers 503 without the
  * token. A batch refused for its data (a duplicate jti, say) is retried one row per statement, so
@@ -128,13 +128,17 @@ export class PostgresAuditSink implements AuditSink {
     await this.#db.query(POSTGRES_AUDIT_INSERT_MANY, columns as unknown as SqlValue[]);
   }
 
+  /** One retry: the first probe after a database restart may meet a pooled connection it closed. */
   async healthy(): Promise<boolean> {
-    try {
-      await this.#db.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.#db.query('SELECT 1');
+        return true;
+      } catch {
+        /* tried again once */
+      }
     }
+    return false;
   }
 
   /** Waits for the rows already queued; the pool itself belongs to the caller. */
