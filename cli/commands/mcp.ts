@@ -46,8 +46,8 @@ A Model Context Protocol server on stdin/stdout for agent frameworks. Tools:
   --argo-server URL         the Argo Server to report (default: the target's argo_server from GET /targets)
 Tokens are re-read on every call. stdout carries the protocol only; messages go to stderr.
 
-Example client configuration:
-  {"command": "npx", "args": ["argo-sts", "mcp", "--broker", "https://sts.example.com",
+Example client configuration (argo-sts installed, e.g. npm install -g ./argo-sts-<version>.tgz):
+  {"command": "argo-sts", "args": ["mcp", "--broker", "https://sts.example.com",
    "--token-file", "/run/secrets/user-token", "--actor-token-file", "/run/secrets/agent-token"]}`,
   async run(args, io) {
     const flags = parseFlags(args, {
