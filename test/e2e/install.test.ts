@@ -217,3 +217,46 @@ describe.each(['22', '24'])('the installed package on Node %s', (major) => {
     expect(code).toBe(0);
   });
 });
+
+/**
+ * The Dockerfile's image is this install under /opt/argo-sts: its build stage packs and extracts
+ * the same tarball and runs `npm ci --omit=dev` on the same lock. Read from the Dockerfile itself:
+ * the runtime stage runs nothing at build time (so it gets no npm), runs as a numeric non-root
+ * user, and its ENTRYPOINT, mapped onto this install, starts the CLI.
+ */
+describe('the Dockerfile', () => {
+  const text = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const instructions = text.split('\n').filter((line) => line.trim() && !line.startsWith('#')).map((line) => {
+    const [keyword, ...rest] = line.trim().split(/\s+/);
+    return { keyword: keyword!.toUpperCase(), args: rest.join(' ') };
+  });
+  const stages = instructions.reduce<{ keyword: string; args: string }[][]>((all, instruction) => {
+    if (instruction.keyword === 'FROM') all.push([]);
+    all.at(-1)?.push(instruction);
+    return all;
+  }, []);
+  const runtime = stages.at(-1)!;
+  const arg = (name: string) => runtime.find((i) => i.keyword === name)?.args;
+
+  it('builds in one stage and runs from another that has no RUN step, as a non-root user', () => {
+    expect(stages.length).toBe(2);
+    expect(stages[0]![0]!.args).toMatch(/ AS build$/);
+    expect(runtime.map((i) => i.keyword).filter((keyword) => keyword === 'RUN')).toEqual([]);
+    expect(runtime.filter((i) => i.keyword === 'COPY').every((i) => i.args.startsWith('--from=build '))).toBe(true);
+    expect(arg('USER')).toMatch(/^[1-9][0-9]*:[1-9][0-9]*$/);
+    expect(stages[0]!.map((i) => i.args).join('\n')).toMatch(/npm pack[\s\S]*tar -xzf \S+ -C \/opt\/argo-sts[\s\S]*npm ci --omit=dev/);
+  });
+
+  it('has an ENTRYPOINT that starts the CLI of the installed package and a CMD that serves', async () => {
+    const entrypoint = JSON.parse(arg('ENTRYPOINT')!) as string[];
+    const cmd = JSON.parse(arg('CMD')!) as string[];
+    expect(cmd.slice(0, 2)).toEqual(['serve', '--config']);
+    const [node, ...nodeArgs] = entrypoint;
+    expect(node).toBe('/nodejs/bin/node');
+    const install = installs.get('24')!;
+    const mapped = nodeArgs.map((a) => a.replace(/^\/opt\/argo-sts\//, `${install.packageDir}/`));
+    expect(mapped.at(-1)).not.toBe(nodeArgs.at(-1));
+    const { stdout } = await exec(join(install.runtime.binDir, 'node'), [...mapped, '--version'], { cwd: install.home, env: cleanEnv(install.runtime, install.home) });
+    expect(stdout).toBe(`${VERSION}\n`);
+  });
+});
