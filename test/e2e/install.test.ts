@@ -211,6 +211,12 @@ describe.each(['22', '24'])('the installed package on Node %s', (major) => {
     }
   });
 
+  it('says that the demo needs a clone, with exit code 1', async () => {
+    const failed = await run(install, ['demo']).then(() => undefined, (err: { code: number; stderr: string }) => err);
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/^argo-sts demo: the demo runs in a clone of the repository \(npm ci && npm run demo\)/);
+  });
+
   it('stops on SIGTERM with exit code 0', async () => {
     served.child.kill('SIGTERM');
     const code = await Promise.race([served.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), SERVER_STOP_MS))]);
