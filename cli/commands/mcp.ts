@@ -16,8 +16,10 @@ import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/
 import { readNamedToken, resolveSubjectToken } from '../exchange/token-source.ts';
 import { parseFlags } from '../flags.ts';
 import { argoServerVariables } from '../exchange/render-credential.ts';
+import { packageVersion } from '../version.ts';
 
-const VERSION = '0.1.0';
+/** The package's version, reported to MCP clients and in the broker's audit events (user_agent). */
+const VERSION = packageVersion();
 
 export const mcpCommand: Command = {
   name: 'mcp',

@@ -57,11 +57,11 @@ describe.each(['staging', 'production'])('the %s environment as wrangler reads i
 
   it('binds ARGO_STS_COORDINATOR to a class that a migration creates with SQLite storage', () => {
     expect(config.durable_objects.bindings).toEqual([{ name: 'ARGO_STS_COORDINATOR', class_name: 'StsCoordinator' }]);
-    expect(config.migrations.flatMap((migration) => migration.new_sqlite_classes ?? [])).toContain('StsCoordinator');
+    expect(config.migrations.flatMap((migration: { new_sqlite_classes?: string[] }) => migration.new_sqlite_classes ?? [])).toContain('StsCoordinator');
   });
 
   it('binds a D1 database as AUDIT (audit: { sink: d1:AUDIT })', () => {
-    expect(config.d1_databases.map((db) => db.binding)).toEqual(['AUDIT']);
+    expect(config.d1_databases.map((db: { binding: string }) => db.binding)).toEqual(['AUDIT']);
   });
 
   it('deploys functions/worker.ts and sets no var under a secret\'s name', () => {
