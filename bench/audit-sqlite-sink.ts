@@ -9,9 +9,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUDIT_INSERT, auditRow } from '../shared/audit-schema.ts';
-import type { AuditEvent } from '../shared/audit.ts';
-import { openAuditDatabase, SqliteAuditSink } from '../functions/adapters/sqlite-audit-sink.ts';
+import { AUDIT_INSERT, auditRow } from '../shared/audit/audit-schema.ts';
+import type { AuditEvent } from '../shared/audit/audit-event.ts';
+import { openAuditDatabase, SqliteAuditSink } from '../functions/node/sqlite-audit-sink.ts';
 
 const events = Number(process.argv[2] ?? 2000);
 const concurrency = Number(process.argv[3] ?? 64);

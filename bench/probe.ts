@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { generatePrivateJwks } from '../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../shared/keys/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { cpuSeconds, rssMiB, NODE, NODE_FLAGS, PINNING, pinSelf, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';

@@ -3,7 +3,8 @@
  * on one machine, so that the ratios hold on a noisy host. Loopback only; every phase bounded in
  * count and time (PLAN below).
  *
- *   1. the limit: RS256 verify + ES256 sign per second on one core (node:crypto, jose/WebCrypto)
+ *   1. the limit: RS256 verify + ES256 sign per second on one core (node:crypto, jose/WebCrypto),
+ *      and the lean reference broker (bench/support/lean-reference.ts): the least an exchange costs
  *   2. argo-sts on Node, started as `npm start` starts it (functions/node.ts, SQLite audit sink),
  *      loaded by autocannon in another process with distinct pre-signed subject tokens; beside it,
  *      in interleaved rounds: the same server with ARGO_STS_CRYPTO=webcrypto, the same without the
@@ -28,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import { gzipSync } from 'node:zlib';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { generatePrivateJwks } from '../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../shared/keys/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LimitInput, LimitResult } from './crypto-limit.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
@@ -159,6 +160,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   log(`pre-signing ${PLAN.total + 2 * variantCount + PLAN.storm.tokens} distinct RS256 subject tokens`);
   const pool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.total, tag: 'x' }), work);
   const webCryptoPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'c' }), work);
+  const leanPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'l' }), work);
   const noSinkPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'n' }), work);
   const stormTokens = await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, kidPrefix: 'storm', issuer: idp.issuer, count: PLAN.storm.tokens, tag: 's' });
 
@@ -169,6 +171,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const main = await startArgoSts(idp, work, 'main', auditDb, auditLog, {}, cleanup);
   const alt = await startArgoSts(idp, work, 'webcrypto', join(work, 'audit-webcrypto.db'), join(work, 'audit-webcrypto.jsonl'), { ARGO_STS_CRYPTO: 'webcrypto' }, cleanup);
   const noSink = await startArgoSts(idp, work, 'no-sink', undefined, join(work, 'audit-no-sink.jsonl'), {}, cleanup);
+  const lean = await startLeanReference(idp, join(work, 'audit-lean.jsonl'), cleanup);
   const honoFloor = await startFloor('hono', cleanup);
   const httpFloor = await startFloor('node-http', cleanup);
   const peer = await startPeer(cleanup);
@@ -182,6 +185,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   requireOk(await loadFromPool(tokenUrl, pool, 'jit-warmup', PLAN.jitWarmup - PLAN.warmup, { seconds: 60 }), 'warm-up');
   requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, 'webcrypto-warmup', PLAN.jitWarmup, { seconds: 60 }), 'WebCrypto path warm-up');
   requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, 'no-sink-warmup', PLAN.jitWarmup, { seconds: 60 }), 'no-sink warm-up');
+  requireOk(await loadFromPool(lean.url, leanPool, 'lean-warmup', PLAN.jitWarmup, { seconds: 60 }), 'lean reference warm-up');
   // Each of the three servers fetched discovery and the JWKS once; from here on, none should.
   const jwksAfterWarmup = { ...idp.requests };
   const warmedAt = performance.now();
@@ -208,6 +212,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
       node: requireOk(await loadFromPool(tokenUrl, pool, `max-${r}`, Math.min(perRound, Math.floor(pool.remaining / 3)), { ...at, serverPid: main.server.pid! }), 'max throughput'),
       webCrypto: requireOk(await loadFromPool(`${alt.url}/token`, webCryptoPool, `webcrypto-${r}`, perRound, { ...at, serverPid: alt.server.pid! }), 'WebCrypto path'),
       noSink: requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, `no-sink-${r}`, perRound, { ...at, serverPid: noSink.server.pid! }), 'no durable sink'),
+      lean: requireOk(await loadFromPool(lean.url, leanPool, `lean-${r}`, perRound, { ...at, serverPid: lean.child.pid! }), 'lean reference'),
       hono: requireOk(await load(floorSpec(honoFloor.url), honoFloor.child.pid!), 'Hono floor'),
       nodeHttp: requireOk(await load(floorSpec(httpFloor.url), httpFloor.child.pid!), 'node:http floor'),
       peer: requireOk(await load(peer.spec, peer.child.pid!), 'peer'),
@@ -223,7 +228,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const half = requireOk(await loadFromPool(tokenUrl, pool, 'half', Math.min(halfCount, Math.floor(pool.remaining / 2)), { ...paced, serverPid: main.server.pid! }), 'half throughput');
   const halfNoSink = requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, 'half-no-sink', halfCount, paced), 'half throughput, no sink');
   const halfHono = requireOk(await load({ ...floorSpec(honoFloor.url), amount: halfCount, maxSeconds: paced.seconds, overallRate: halfRate }), 'half throughput, Hono floor');
-  for (const child of [alt.server, noSink.server, honoFloor.child, httpFloor.child, peer.child]) await stopGroup(child);
+  for (const child of [alt.server, noSink.server, lean.child, honoFloor.child, httpFloor.child, peer.child]) await stopGroup(child);
   const jwksSteady = { discovery: idp.requests.discovery - jwksAfterWarmup.discovery, jwks: idp.requests.jwks - jwksAfterWarmup.jwks };
 
   // 6. Memory: on to the total, then the resident size again.
@@ -275,7 +280,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   };
 }
 
-const CONTENDERS = ['node', 'webCrypto', 'noSink', 'hono', 'nodeHttp', 'peer'] as const;
+const CONTENDERS = ['node', 'webCrypto', 'noSink', 'lean', 'hono', 'nodeHttp', 'peer'] as const;
 type Round = Record<(typeof CONTENDERS)[number], LoadResult>;
 
 /** The round with the median throughput (its latencies come with it). */
@@ -308,6 +313,18 @@ async function startArgoSts(
   cleanup.push(() => stopGroup(server));
   const [, , url] = await waitForLine(server, 'stderr', /^argo-sts: serving (\S+) on (http:\/\/\S+)$/, PLAN.serverStartMs);
   return { server, url: url! };
+}
+
+/** The lean reference broker (bench/support/lean-reference.ts) in its own pinned process. */
+async function startLeanReference(idp: LoopbackIdp, auditFile: string, cleanup: (() => Promise<void>)[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, join(BENCH, 'support', 'lean-reference.ts'), auditFile], {
+    cwd: REPO,
+    env: { ...process.env, BENCH_IDP_JWK: JSON.stringify(idp.jwks.keys[0]) },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  cleanup.push(() => stopGroup(child));
+  const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, PLAN.serverStartMs);
+  return { child, url: (JSON.parse(line) as { url: string }).url };
 }
 
 /** An HTTP floor server (bench/support/floor-server.ts) in its own pinned process. */

@@ -1,5 +1,5 @@
 /** Dispatch: `argo-sts <command> [flags]`, with help generated from the command definitions. */
-import { ConfigError } from '../shared/config.ts';
+import { ConfigError } from '../shared/config/parse-config.ts';
 import { type CliIo, type Command, EXIT, UsageError } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import { packageVersion } from './version.ts';

@@ -1,70 +1,20 @@
 /**
- * The Workers runtime. The config comes from the ARGO_STS_CONFIG var or secret; the broker is
- * built on the first request of an isolate and kept for its life. Only resolved values are kept
- * across requests — never a pending promise, since I/O started by one request cannot be awaited
- * by another on Workers.
+ * The Workers runtime's entry point. The broker is the isolate's (worker/broker-for-env.ts: the
+ * config from the ARGO_STS_CONFIG var or secret, built on the first request).
  */
-import { parseConfigText } from '../shared/config.ts';
-import { createBroker } from '../shared/create-broker.ts';
-import { countIdpFetches, logMetrics } from '../shared/metrics.ts';
-import type { Broker } from '../shared/exchange.ts';
-import { msalEntraClientFactory } from './adapters/entra-msal.ts';
-import { workerSecretStore } from './adapters/worker-secrets.ts';
-import { d1AuditSink } from './adapters/d1-audit-sink.ts';
-import { coordinatorParts } from './adapters/durable-coordinator.ts';
-import { createApp } from './app.ts';
+import { brokerForEnv, type WorkerEnv } from './worker/broker-for-env.ts';
+import { createApp } from './http/app.ts';
 
-export interface WorkerEnv {
-  readonly ARGO_STS_CONFIG?: string;
-  readonly [binding: string]: unknown;
-}
-
-let broker: Broker | undefined;
-let brokerSource: string | undefined;
-
-async function brokerFor(env: WorkerEnv): Promise<Broker> {
-  const source = env.ARGO_STS_CONFIG;
-  if (broker && brokerSource === source) return broker;
-  if (typeof source !== 'string' || source.trim() === '') {
-    throw new Error('ARGO_STS_CONFIG is not set: configure the broker with a Worker var or secret');
-  }
-  const config = parseConfigText(source);
-  if (config.audit.sink?.startsWith('sqlite:')) throw new Error('audit.sink: sqlite: sinks exist on Node only; use d1:BINDING on Workers');
-  const auditSink = config.audit.sink?.startsWith('d1:') ? d1AuditSink(env, config.audit.sink.slice('d1:'.length)) : undefined;
-  const secrets = workerSecretStore(env);
-  // The same measurements as Node's /metrics, as structured log lines ("type": "metric").
-  const metrics = logMetrics((line) => console.log(line));
-  const built = await createBroker(config, {
-    fetch: countIdpFetches((input, init) => fetch(input, init), metrics),
-    clock: () => Date.now(),
-    resolveSecret: (ref) => secrets.resolve(ref),
-    resolveSecretStage: (ref, stage) => secrets.resolveStage(ref, stage),
-    writeLine: (line) => console.log(line),
-    warn: (message) => console.warn(message),
-    shareInFlight: false,
-    // No fetchTrustingCa: Workers' fetch trusts public CAs only (kubernetes-tokenrequest `ca` is refused).
-    entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),
-    auditSink,
-    auditObserver: metrics,
-  });
-  // Rate limits and single-use tokens go global through a Durable Object when it is bound.
-  broker = { ...built, ...coordinatorParts(env) };
-  brokerSource = source;
-  return broker;
-}
-
-const app = createApp({
+export default createApp({
   broker: async (c) => {
-    const built = await brokerFor(c.env as WorkerEnv);
+    const broker = await brokerForEnv(c.env as WorkerEnv);
     // A due key refresh runs after the response, inside this request's waitUntil.
-    const refresh = built.signingKeys.maintain?.(Date.now());
+    const refresh = broker.signingKeys.maintain?.(Date.now());
     if (refresh) c.executionCtx.waitUntil(refresh);
-    return built;
+    return broker;
   },
   clientIp: (c) => c.req.header('cf-connecting-ip'),
   logError: (message, err) => console.error(message, err instanceof Error ? (err.stack ?? err.name) : 'unknown error'),
 });
-
-export default app;
 /** The Durable Object class behind the ARGO_STS_COORDINATOR binding (wrangler.toml). */
-export { StsCoordinator } from './adapters/durable-coordinator.ts';
+export { StsCoordinator } from './worker/durable-coordinator.ts';

@@ -1,12 +1,57 @@
 /**
- * Writes docs/troubleshooting.md from the check catalogue (shared/check-catalogue.ts), so the
+ * Writes docs/troubleshooting.md from the check catalogue (shared/diagnose/catalogue.ts), so the
  * document says exactly what /diagnose, its page and `argo-sts diagnose` say.
  *   npm run docs:troubleshooting            regenerate
  *   npm run docs:troubleshooting -- --check exit 1 when the committed file is stale
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderTroubleshootingDoc } from '../shared/check-catalogue.ts';
+import { CHECK_CATALOGUE, type CheckEntry, type HintFacts, WIRE_CHECK_CATALOGUE } from '../shared/diagnose/catalogue.ts';
+import type { WireCheck } from '../shared/errors.ts';
+import { wireErrorFor } from '../shared/errors.ts';
+
+/** The Markdown of docs/troubleshooting.md. */
+export function renderTroubleshootingDoc(): string {
+  const out: string[] = [
+    '# Troubleshooting: why a token is refused',
+    '',
+    '<!-- Generated from shared/diagnose/catalogue.ts by `npm run docs:troubleshooting`. Do not edit by hand. -->',
+    '',
+    'When `POST /token` refuses, its `error_description` names the failing check and its `check` field',
+    'carries the check id below. `POST /diagnose` with the same parameters (or the page at',
+    '`GET /diagnose`, or `argo-sts diagnose`) runs every check and shows, for each, the status, the',
+    "token's values, the measured numbers and the hint listed here. Expected values, near-miss hints",
+    'and the policy trace are shown under `diagnose.reveal`: `verified` (the default) shows them only',
+    "when the token's signature verifies against a configured issuer's keys, `full` always, `basic` never.",
+    '',
+    'Checks run in this order; `/token` reports the first failure.',
+    '',
+    '| check | verifies |',
+    '|---|---|',
+    ...CHECK_CATALOGUE.map((entry) => `| [\`${entry.id}\`](#${entry.id}) | ${entry.verifies} |`),
+    '',
+    "`/token`'s `check` can also be one of these, which are not about the token and which",
+    '`/diagnose` shows no check for (a malformed parameter is one of its `request_problems`):',
+    '',
+    '| check | what |',
+    '|---|---|',
+    ...WIRE_CHECK_CATALOGUE.map((entry) => `| [\`${entry.id}\`](#${entry.id}) | ${entry.verifies} |`),
+    '',
+  ];
+  const entries: readonly CheckEntry<WireCheck>[] = [...CHECK_CATALOGUE, ...WIRE_CHECK_CATALOGUE];
+  for (const entry of entries) {
+    out.push(`## ${entry.id}`, '', `**${entry.title}.** ${entry.verifies}`, '');
+    for (const c of entry.causes) {
+      const refusal = c.codes.map((code) => `\`${wireErrorFor(code)}\` (\`${code}\`)`).join(', ');
+      out.push(`### ${c.id}`, '', `*${c.title}.*${refusal ? ` /token refuses with ${refusal}.` : ''}`, '');
+      if (c.message) out.push(`/diagnose says, for example: "${c.message(PLACEHOLDERS)}"`, '');
+      out.push(c.hint({}), '');
+    }
+  }
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+const PLACEHOLDERS: HintFacts = { seconds: 95, leeway: 60, at: '<claim time>', serverTime: '<server time>' };
 
 export const TROUBLESHOOTING_DOC = fileURLToPath(new URL('../docs/troubleshooting.md', import.meta.url));
 

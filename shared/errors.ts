@@ -22,8 +22,11 @@ export const CHECK_IDS = [
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 
-/** Checks that are not about the token: a malformed request, throttling, an outage. */
-export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'internal';
+/**
+ * Checks that are not about the token: a malformed request, throttling, an outage, a broker whose
+ * configuration does not load (Workers, where a bad config cannot stop a start).
+ */
+export type WireCheck = CheckId | 'request' | 'rate_limit' | 'unavailable' | 'config' | 'internal';
 
 export type OAuthError =
   | 'invalid_request'
@@ -43,6 +46,8 @@ interface CodeSpec {
 const CODES = {
   ERR_REQUEST_MALFORMED: { error: 'invalid_request', status: 400, check: 'request' },
   ERR_REQUEST_TOO_LARGE: { error: 'invalid_request', status: 400, check: 'request' },
+  /** The client closed the connection before its body was complete: nobody reads the answer. */
+  ERR_CLIENT_ABORTED: { error: 'invalid_request', status: 400, check: 'request' },
   ERR_GRANT_TYPE_UNSUPPORTED: { error: 'unsupported_grant_type', status: 400, check: 'request' },
   ERR_TOKEN_FORMAT: { error: 'invalid_request', status: 400, check: 'format' },
   ERR_TOKEN_CLAIM_MISSING: { error: 'invalid_request', status: 400, check: 'format' },
@@ -73,6 +78,8 @@ const CODES = {
   ERR_RATE_LIMITED: { error: 'temporarily_unavailable', status: 429, check: 'rate_limit' },
   ERR_AUDIT_UNAVAILABLE: { error: 'temporarily_unavailable', status: 503, check: 'unavailable' },
   ERR_UPSTREAM_UNAVAILABLE: { error: 'temporarily_unavailable', status: 503, check: 'unavailable' },
+  /** Workers: the config, a secret, the signing keys or a target failed to load (a StartupError is the cause). */
+  ERR_NOT_CONFIGURED: { error: 'temporarily_unavailable', status: 503, check: 'config' },
   /** The target's issuer (Entra ID on-behalf-of) refused this subject token: RFC 8693 §2.2.2. */
   ERR_UPSTREAM_REFUSED: { error: 'invalid_request', status: 400, check: 'target' },
   ERR_INTERNAL: { error: 'server_error', status: 500, check: 'internal' },
@@ -103,6 +110,23 @@ export class StsError extends Error {
     this.code = code;
     this.check = options.check ?? CODES[code].check;
     this.retryAfter = options.retryAfter;
+  }
+}
+
+/** What keeps the broker from starting (Node) or from answering (Workers): stable codes for /readyz and logs. */
+export type StartupCode = 'ERR_CONFIG' | 'ERR_SECRET' | 'ERR_SIGNING_KEYS' | 'ERR_TARGET_SETUP';
+
+/**
+ * The one base of every start-up error. Its message is for the operator (stderr), never for a
+ * client: on the wire only the code appears. Subclasses: ConfigError, SecretError,
+ * SigningKeyError, TargetSetupError.
+ */
+export class StartupError extends Error {
+  readonly code: StartupCode;
+  constructor(code: StartupCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+    this.code = code;
   }
 }
 

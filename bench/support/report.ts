@@ -5,8 +5,8 @@
 import type { LimitResult } from '../crypto-limit.ts';
 import type { LoadResult } from '../load.ts';
 
-/** argo-sts, the same with WebCrypto, the same without the durable sink, the HTTP floors, the peer. */
-export type Contender = 'node' | 'webCrypto' | 'noSink' | 'hono' | 'nodeHttp' | 'peer';
+/** argo-sts, the same with WebCrypto, the same without the durable sink, the lean reference, the HTTP floors, the peer. */
+export type Contender = 'node' | 'webCrypto' | 'noSink' | 'lean' | 'hono' | 'nodeHttp' | 'peer';
 
 export interface BenchReport {
   readonly machine: { readonly cpus: number; readonly node: string; readonly pinned: boolean };
@@ -78,12 +78,20 @@ export function summarize(report: BenchReport): Row[] {
     served('node', 'argo-sts on Node (node:crypto port, SQLite sink): exchanges'),
     served('webCrypto', 'argo-sts, WebCrypto on the hot path (ARGO_STS_CRYPTO=webcrypto)'),
     served('noSink', 'argo-sts without the durable sink (stdout audit only)'),
+    served('lean', 'lean reference: node:http, node:crypto RS256 verify + ES256 sign, one audit line'),
     served('hono', 'HTTP floor: Hono on @hono/node-server, same request, canned answer'),
     served('nodeHttp', 'HTTP floor: bare node:http, same request, canned answer'),
     served('peer', 'peer: oidc-provider client_credentials (ES256 JWT): tokens'),
     { measure: 'limit, node:crypto: RS256 verify + ES256 sign', value: `${n0(lim.nodeCrypto.pairPerSecond)} per CPU-second (verify ${n0(lim.nodeCrypto.verifyPerSecond)}, sign ${n0(lim.nodeCrypto.signPerSecond)}; wall ${n0(limit.nodeCrypto.pairPerSecond)}/s)` },
     { measure: 'limit, jose/WebCrypto sequential', value: `${n0(lim.joseSequential.pairPerSecond)} per CPU-second (verify ${n0(lim.joseSequential.verifyPerSecond)}, sign ${n0(lim.joseSequential.signPerSecond)}; wall ${n0(limit.joseSequential.pairPerSecond)}/s)` },
     { measure: `limit, jose/WebCrypto ${limit.joseConcurrent.inFlight} in flight`, value: `${n0(lim.joseConcurrent.pairPerSecond)} per CPU-second (verify ${n0(lim.joseConcurrent.verifyPerSecond)}, sign ${n0(lim.joseConcurrent.signPerSecond)}; wall ${n0(limit.joseConcurrent.pairPerSecond)}/s)` },
+    {
+      measure: 'argo-sts CPU per exchange / the lean reference\'s (same run, same distinct tokens)',
+      value: `${r2(cpu('lean') / cpu('node'))}×`,
+      ratio: r2(cpu('lean') / cpu('node')),
+      target: '≤ 1.25×',
+      met: cpu('lean') / cpu('node') <= 1.25,
+    },
     ratioRow('argo-sts / limit (node:crypto), per CPU-second', cpu('node') / lim.nodeCrypto.pairPerSecond, 0.6),
     ratioRow('argo-sts / peer, per CPU-second', cpu('node') / cpu('peer'), 2),
     ratioRow('argo-sts / limit (jose/WebCrypto sequential), per CPU-second', cpu('node') / lim.joseSequential.pairPerSecond),

@@ -3,10 +3,10 @@
  * prints the same query with its values inlined, to run against D1 with `wrangler d1 execute`.
  */
 import { existsSync } from 'node:fs';
-import { type AuditEvent } from '../../shared/audit.ts';
-import { ConfigError } from '../../shared/config.ts';
-import { parseDuration } from '../../shared/duration.ts';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
+import { type AuditEvent } from '../../shared/audit/audit-event.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseDuration } from '../../shared/config/duration.ts';
+import { loadNodeConfig } from '../../functions/node/config-source.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 

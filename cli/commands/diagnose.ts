@@ -7,21 +7,25 @@
  * against this machine's clock and, when the issuer is reachable, verifies the signature with its
  * JWKS. The token itself is never printed.
  */
-import { diagnose as diagnoseRemote, StsRequestError, StsTransportError } from '../../client/index.ts';
-import { checkTitle } from '../../shared/check-catalogue.ts';
-import { type Diagnosis, type DiagnosisCheck, diagnose } from '../../shared/diagnose.ts';
-import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose-offline.ts';
-import { parseDuration } from '../../shared/duration.ts';
-import { IssuerKeys } from '../../shared/issuer-keys.ts';
-import type { RawParameters } from '../../shared/token-request.ts';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
+import { diagnose as diagnoseRemote, StsRequestError, StsTransportError, TOKEN_TYPE_ACCESS_TOKEN } from '../../client/index.ts';
+import { checkTitle } from '../../shared/diagnose/catalogue.ts';
+import { diagnose } from '../../shared/diagnose/diagnose.ts';
+import { type Diagnosis, type DiagnosisCheck } from '../../shared/diagnose/diagnosis.ts';
+import { diagnoseOffline, type OfflineDiagnosis } from '../../shared/diagnose/offline.ts';
+import { parseDuration } from '../../shared/config/duration.ts';
+import { webCryptoPort } from '../../shared/keys/crypto-port.ts';
+import { IssuerKeys } from '../../shared/verify/issuer-keys.ts';
+import type { RawParameters } from '../../shared/exchange/token-request.ts';
+import { loadNodeConfig } from '../../functions/node/config-source.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
+import { readNamedToken } from '../exchange/token-source.ts';
 import { parseFlags } from '../flags.ts';
-import { USER_AGENT } from './exchange.ts';
+import { tokenTypeFlag, USER_AGENT } from './exchange.ts';
 
 const FLAGS = {
   broker: 'string', config: 'string', audience: 'string', scope: 'strings', namespace: 'string', ttl: 'string',
   'token-env': 'string', leeway: 'string', json: 'boolean',
+  'actor-token-env': 'string', 'actor-token-file': 'string', 'actor-token-type': 'string',
 } as const;
 
 export const diagnoseCommand: Command = {
@@ -29,6 +33,7 @@ export const diagnoseCommand: Command = {
   summary: 'say exactly why a token is refused: every check, its numbers and a hint',
   help: `Usage: argo-sts diagnose [TOKEN | -] [--broker URL | --config FILE] [--audience TARGET] [--scope S]...
                          [--namespace NS] [--ttl N] [--token-env NAME] [--leeway 60s] [--json]
+                         [--actor-token-env NAME | --actor-token-file PATH] [--actor-token-type T]
 
 Runs every check /token runs — format, issuer, signature, audience, expiry, not_before, issued_at,
 policy, target, namespace, scope — and prints each with its status, the numbers (clock skew, leeway,
@@ -47,7 +52,9 @@ Modes:
                    loopback http), verify the signature with its JWKS. Policies are not checked.
 
 Request (as for argo-sts exchange): --audience TARGET, --scope S (repeat or space-separate),
---namespace NS, --ttl N (seconds or 90s, 10m, 1h).
+--namespace NS, --ttl N (seconds or 90s, 10m, 1h). Delegation: the agent's token with
+--actor-token-env NAME or --actor-token-file PATH (type --actor-token-type, default access_token),
+checked against the policy's delegation rule (with --broker or --config; offline ignores it).
 
 Output: a report for people, or --json (the broker's /diagnose body; offline, mode "offline" with
 verdict "deny" or "unknown").
@@ -61,6 +68,10 @@ Examples:
   async run(args, io) {
     const flags = parseFlags(args, FLAGS, { positionals: 1 });
     const token = await readToken(flags._[0], flags['token-env'], io);
+    if (flags._[0] === '-' && flags['actor-token-file'] === '-') throw new UsageError('only one token can come from stdin');
+    const actor = await readNamedToken('actor', flags['actor-token-env'], flags['actor-token-file'], io);
+    const actorTokenType = tokenTypeFlag('--actor-token-type', flags['actor-token-type'], TOKEN_TYPE_ACCESS_TOKEN);
+    const actorFields = actor ? { actorToken: actor.token, actorTokenType } : {};
     const broker = flags.broker ?? (flags.config ? undefined : io.env.ARGO_STS_URL);
     if (flags.broker && flags.config) throw new UsageError('--broker and --config are two modes; give one');
     const scope = flags.scope?.join(' ').trim() || undefined;
@@ -73,10 +84,10 @@ Examples:
     let result: Diagnosis | OfflineDiagnosis;
     if (broker) {
       try {
-        // The broker's body is shared/diagnose.ts's Diagnosis; the client types only what every broker sends.
+        // The broker's body is shared/diagnose/diagnose.ts's Diagnosis; the client types only what every broker sends.
         result = (await diagnoseRemote(
           { broker, userAgent: USER_AGENT },
-          { subjectToken: token, audience: flags.audience, scope, namespace: flags.namespace, ttl },
+          { subjectToken: token, audience: flags.audience, scope, namespace: flags.namespace, ttl, ...actorFields },
         )) as unknown as Diagnosis;
       } catch (err) {
         if (err instanceof StsRequestError || err instanceof StsTransportError) {
@@ -90,10 +101,13 @@ Examples:
       delete env.ARGO_STS_CONFIG;
       const loaded = loadNodeConfig(env);
       const config = { ...loaded, diagnose: { ...loaded.diagnose, reveal: 'full' as const } };
-      const params: RawParameters = { subject_token: token, audience: flags.audience, scope, namespace: flags.namespace, requested_ttl: ttl?.toString() };
+      const params: RawParameters = {
+        subject_token: token, audience: flags.audience, scope, namespace: flags.namespace, requested_ttl: ttl?.toString(),
+        actor_token: actor?.token, actor_token_type: actor ? actorTokenType : undefined,
+      };
       for (const key of Object.keys(params) as (keyof RawParameters)[]) if (params[key] === undefined) delete params[key];
       const issuerKeys = new IssuerKeys({ fetch: (input, init) => fetch(input, init), clock: Date.now, shareInFlight: true });
-      result = (await diagnose({ config, issuerKeys, clock: Date.now }, params, crypto.randomUUID())).diagnosis;
+      result = (await diagnose({ config, issuerKeys, crypto: webCryptoPort, clock: Date.now }, params, crypto.randomUUID())).diagnosis;
     } else {
       const leeway = flags.leeway === undefined ? 60 : parseDuration(/^\d+$/.test(flags.leeway) ? Number(flags.leeway) : flags.leeway);
       if (leeway === undefined) throw new UsageError('--leeway must be seconds or a duration such as 30s, 2m');
@@ -139,7 +153,7 @@ export function renderReport(result: Diagnosis | OfflineDiagnosis, broker: strin
     lines.push(result.verdict === 'issue' ? `ISSUE: ${broker ?? 'the broker'} would issue a credential for this request` : `DENY: ${broker ?? 'the broker'} would refuse this request`);
   }
   const meta = [`server time ${result.server_time}`];
-  if (!offline) meta.push(`request_id ${result.request_id}`, `disclosure ${result.disclosure}`);
+  if (!offline) meta.push(`request_id ${result.request_id}`, `disclosure ${result.disclosure}${result.reveal ? ` (diagnose.reveal: ${result.reveal})` : ''}`);
   lines.push(`  ${meta.join(' · ')}`, '');
   if (!offline) for (const p of result.request_problems ?? []) lines.push(`  ✗ request: ${p.parameter}: ${p.message}`);
   const width = Math.max(...result.checks.map((c) => c.check.length));

@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cacheKey, type Credential, exchange, listTargets, StsRequestError, StsTransportError, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../../client/index.ts';
-import { parseDuration } from '../../shared/duration.ts';
+import { parseDuration } from '../../shared/config/duration.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/client-credentials.ts';
 import { CredentialFileCache, cacheDirectory } from '../exchange/credential-file-cache.ts';
@@ -113,7 +113,8 @@ Examples:
         ? await cachedExchange(io, broker, request)
         : await exchange(clientOptions, request);
     } catch (err) {
-      return reportFailure(err, io, { broker, audience: flags.audience, scope, namespace: flags.namespace, subject });
+      const actor = actorToken ? { diagnoseSource: named?.diagnoseSource, tokenType: actorTokenType } : undefined;
+      return reportFailure(err, io, { broker, audience: flags.audience, scope, namespace: flags.namespace, subject, actor });
     }
 
     let argoServer = flags['argo-server'] ?? io.env.ARGO_SERVER_URL;
@@ -132,7 +133,7 @@ Examples:
   },
 };
 
-function tokenTypeFlag(flag: string, value: string | undefined, fallback: string): string {
+export function tokenTypeFlag(flag: string, value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
   const type = TOKEN_TYPES[value] ?? (Object.values(TOKEN_TYPES).includes(value) ? value : undefined);
   if (!type) throw new UsageError(`${flag} must be one of ${Object.keys(TOKEN_TYPES).join(', ')}`);
@@ -177,6 +178,8 @@ interface FailureContext {
   readonly scope: readonly string[] | undefined;
   readonly namespace: string | undefined;
   readonly subject: TokenSource;
+  /** The agent's token, when the exchange was a delegation: diagnose must see it too. */
+  readonly actor?: { readonly diagnoseSource: string | undefined; readonly tokenType: string } | undefined;
 }
 
 /** The broker's error, its request_id, and the diagnose command that explains it. */
@@ -201,9 +204,20 @@ export function diagnoseCommand(ctx: FailureContext): string {
   if (ctx.audience) words.push('--audience', ctx.audience);
   if (ctx.scope?.length) words.push('--scope', ctx.scope.join(' '));
   if (ctx.namespace) words.push('--namespace', ctx.namespace);
-  const command = words.map(shellWord).join(' ');
+  let command = words.map(shellWord).join(' ');
+  if (ctx.actor) {
+    const type = Object.keys(TOKEN_TYPES).find((name) => TOKEN_TYPES[name] === ctx.actor!.tokenType) ?? ctx.actor.tokenType;
+    command += ` ${ctx.actor.diagnoseSource ?? '--actor-token-file AGENT_TOKEN_FILE'} --actor-token-type ${shellWord(type)}`;
+  }
+  const notes: string[] = [];
+  if (ctx.actor && !ctx.actor.diagnoseSource) notes.push("the agent's token in AGENT_TOKEN_FILE");
   const source = ctx.subject.diagnoseSource;
-  return source ? `${command} ${source}` : `${command} -   (with the same token on stdin)`;
+  if (source) command += ` ${source}`;
+  else {
+    command += ' -';
+    notes.push('the same token on stdin');
+  }
+  return notes.length > 0 ? `${command}   (with ${notes.join(', and ')})` : command;
 }
 
 /** `argo-sts kubectl credential`: the exec-credential form of exchange, named for kubeconfigs. */

@@ -1,5 +1,5 @@
-import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../shared/config.ts';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../shared/config/schema.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 

@@ -10,7 +10,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 import { type ClientOptions, diagnose, exchange, type ExchangeRequest, listTargets, StsRequestError, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN } from '../../client/index.ts';
-import { REQUEST_LIMITS } from '../../shared/token-request.ts';
+import { REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
 import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/client-credentials.ts';
 import { readNamedToken, resolveSubjectToken } from '../exchange/token-source.ts';
@@ -27,7 +27,7 @@ export const mcpCommand: Command = {
   help: `Usage: argo-sts mcp --broker URL [subject token source] [--actor-token-env NAME | --actor-token-file PATH]
 
 A Model Context Protocol server on stdin/stdout for agent frameworks. Tools:
-  request_argo_credentials  audience, namespace, scopes, ttl (seconds) and a required reason; returns a
+  request_argo_credentials  audience, namespace, ttl (seconds), required scopes and reason; returns a
                             short-lived Argo/Kubernetes token (ARGO_TOKEN, ARGO_SERVER, ARGO_NAMESPACE).
                             The reason is recorded in the broker's audit event.
   diagnose_token            the broker's /diagnose checks for the same request (why it is refused)
@@ -109,12 +109,21 @@ export interface McpOptions {
   readonly argoServer: string | undefined;
 }
 
+const SCOPE_LIST = z.array(z.string().max(100)).max(REQUEST_LIMITS.maxScopes);
+const SCOPE_NAMES = 'argo:read, argo:submit, argo:manage, k8s:view, k8s:edit';
+
 const requestShape = {
   audience: z.string().max(253).optional().describe('the target name, e.g. argo-prod; may be omitted when the broker has one target'),
   namespace: z.string().max(63).optional().describe('the Kubernetes namespace; may be omitted when the policy allows one'),
-  scopes: z.array(z.string().max(100)).max(REQUEST_LIMITS.maxScopes).optional()
-    .describe('argo:read, argo:submit, argo:manage, k8s:view, k8s:edit; omitted = every scope the policy grants. Ask for the least you need.'),
+  scopes: SCOPE_LIST.optional().describe(`${SCOPE_NAMES}; omitted = every scope the policy grants`),
 };
+
+/**
+ * Credentials are requested with explicit scopes: left out, /token grants every scope of the
+ * policy, which is the most an agent could get, not the least it needs.
+ */
+const credentialScopes = SCOPE_LIST.min(1, 'name the scopes you need (at least one)')
+  .describe(`required: the least you need, e.g. ["argo:read"] (${SCOPE_NAMES})`);
 
 function toolError(err: unknown) {
   if (err instanceof StsRequestError) {
@@ -165,6 +174,7 @@ export function createMcpServer(options: McpOptions): McpServer {
       'The reason is recorded in the audit trail: say concretely what you will do and for whom.',
     inputSchema: {
       ...requestShape,
+      scopes: credentialScopes,
       ttl: z.number().int().positive().max(86_400).optional().describe('lifetime in seconds; the broker caps it (default: its policy default)'),
       reason: z.string().trim().min(1).max(REQUEST_LIMITS.maxReasonChars).describe('why the credential is needed (recorded in the audit event)'),
     },

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
-import { DEFAULT_RENDER_OPTIONS, type RenderedFile, RenderError, renderCluster } from '../../shared/render-cluster.ts';
+import { loadNodeConfig } from '../../functions/node/config-source.ts';
+import { DEFAULT_RENDER_OPTIONS, type RenderedFile, RenderError, renderCluster } from '../../shared/cluster/render-cluster.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 

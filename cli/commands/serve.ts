@@ -1,6 +1,5 @@
-import { startNodeServer } from '../../functions/node.ts';
-import { loadNodeConfig } from '../../functions/adapters/node-config.ts';
-import { type Command, EXIT } from '../command.ts';
+import { runServer } from '../../functions/node/start-server.ts';
+import type { Command } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 
 export const serve: Command = {
@@ -15,21 +14,6 @@ Serves POST /token, /diagnose, discovery and health on HOST:PORT.
 stdout carries one JSON audit line per decision; messages go to stderr.`,
   async run(args, io) {
     const flags = parseFlags(args, { config: 'string', host: 'string', port: 'string' });
-    const env = { ...io.env };
-    if (flags.config) {
-      env.ARGO_STS_CONFIG_FILE = flags.config;
-      delete env.ARGO_STS_CONFIG;
-    }
-    const config = loadNodeConfig(env);
-    const port = Number(flags.port ?? env.PORT ?? 8787);
-    const server = await startNodeServer({ config, env, host: flags.host ?? env.HOST ?? '127.0.0.1', port });
-    io.stderr(`argo-sts: serving ${config.issuer} on ${server.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-    await server.close();
-    return EXIT.ok;
+    return runServer({ env: io.env, configFile: flags.config, host: flags.host, port: flags.port, stderr: io.stderr });
   },
 };

@@ -50,7 +50,7 @@ export async function readNamedToken(kind: 'subject' | 'actor', envName: string 
   if (envName !== undefined) {
     const value = io.env[envName];
     if (value === undefined) throw new UsageError(`${flag}-env ${envName}: the variable is not set`);
-    return { token: cleaned(value, `$${envName}`), description: `$${envName}`, diagnoseSource: `--token-env ${envName}` };
+    return { token: cleaned(value, `$${envName}`), description: `$${envName}`, diagnoseSource: `${flag}-env ${shellWord(envName)}` };
   }
   if (file === '-') return { token: cleaned(await io.stdin(), 'stdin'), description: 'stdin', diagnoseSource: undefined };
   if (file !== undefined) {
@@ -60,7 +60,9 @@ export async function readNamedToken(kind: 'subject' | 'actor', envName: string 
     } catch (err) {
       throw new UsageError(`${flag}-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be read'}`);
     }
-    return { token: cleaned(text, `${flag}-file ${file}`), description: `file ${file}`, diagnoseSource: `- < ${shellWord(file)}` };
+    // The subject reaches diagnose on stdin; the actor by its file (only one token can be stdin).
+    const diagnoseSource = kind === 'subject' ? `- < ${shellWord(file)}` : `--actor-token-file ${shellWord(file)}`;
+    return { token: cleaned(text, `${flag}-file ${file}`), description: `file ${file}`, diagnoseSource };
   }
   return undefined;
 }

@@ -3,10 +3,11 @@
  * secrets (the cluster bearer token and CA, the Entra client secret) and asks the runtime for
  * what only it can make (a fetch that trusts a private CA; an MSAL client).
  */
-import type { Config, TargetConfig } from '../config.ts';
-import type { CryptoPort } from '../crypto-port.ts';
-import type { FetchLike } from '../issuer-keys.ts';
-import type { SigningKeys } from '../signing-keys.ts';
+import { StartupError } from '../errors.ts';
+import type { Config, TargetConfig } from '../config/schema.ts';
+import type { CryptoPort } from '../keys/crypto-port.ts';
+import type { FetchLike } from '../http/fetch-capped.ts';
+import type { SigningKeys } from '../keys/signing-keys.ts';
 import { type EntraTarget, type EntraTokenClient, entraIssuer } from './entra.ts';
 import type { TargetIssuers } from './issue-credential.ts';
 import { kubernetesOidcIssuer } from './kubernetes-oidc.ts';
@@ -18,14 +19,17 @@ export interface TargetPorts {
   readonly warn: (message: string) => void;
   /** Node: a fetch that trusts this PEM CA bundle. Absent on Workers, where fetch cannot. */
   readonly fetchTrustingCa?: ((caPem: string) => FetchLike) | undefined;
-  /** An MSAL ConfidentialClientApplication for an Entra target (functions/adapters/entra-msal.ts). */
+  /** An MSAL ConfidentialClientApplication for an Entra target (functions/ports/entra-msal.ts). */
   readonly entraClient?: ((target: EntraTarget, clientSecret: string) => EntraTokenClient) | undefined;
   /** Signs kubernetes-oidc credentials: node:crypto on Node; WebCrypto when absent. */
   readonly crypto?: CryptoPort | undefined;
 }
 
-export class TargetSetupError extends Error {
+export class TargetSetupError extends StartupError {
   override name = 'TargetSetupError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TARGET_SETUP', message, options);
+  }
 }
 
 export async function buildTargetIssuers(config: Config, keys: SigningKeys, ports: TargetPorts): Promise<TargetIssuers> {

@@ -8,10 +8,10 @@
  * - entra-client-credentials: a token for the service principal the target names (its
  *   client_id), which a policy grants to matching subjects.
  *
- * The wire calls are @azure/msal-node's (functions/adapters/entra-msal.ts implements
+ * The wire calls are @azure/msal-node's (functions/ports/entra-msal.ts implements
  * EntraTokenClient); this module decides scopes and maps Entra's answers to refusals.
  */
-import type { TargetConfig } from '../config.ts';
+import type { TargetConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 import { misconfigured, type TargetIssuer } from './issue-credential.ts';
 

@@ -6,7 +6,7 @@
  * Issuers return the credential; they never audit or answer the client. The exchange writes the
  * durable audit record first and only then returns what an issuer made.
  */
-import type { PolicyConfig, TargetConfig } from '../config.ts';
+import type { PolicyConfig, TargetConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
 
 /** What every issuer is told about a granted request. */

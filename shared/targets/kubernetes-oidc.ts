@@ -1,7 +1,7 @@
 /** `kubernetes-oidc`: the broker signs the credential itself; the cluster trusts argo-sts as a JWT issuer. */
-import type { CryptoPort } from '../crypto-port.ts';
-import { mintToken } from '../mint-token.ts';
-import type { SigningKeys } from '../signing-keys.ts';
+import type { CryptoPort } from '../keys/crypto-port.ts';
+import { mintToken } from './mint-token.ts';
+import type { SigningKeys } from '../keys/signing-keys.ts';
 import type { TargetIssuer } from './issue-credential.ts';
 
 export function kubernetesOidcIssuer(issuer: string, keys: SigningKeys, cryptoPort?: CryptoPort): TargetIssuer {

@@ -12,10 +12,10 @@
  * Split as request building / response processing so each is testable on its own.
  */
 import { decodeJwt } from 'jose';
-import type { TargetConfig } from '../config.ts';
+import type { TargetConfig } from '../config/schema.ts';
 import { StsError } from '../errors.ts';
-import { type FetchLike, readCapped } from '../issuer-keys.ts';
-import { LIMITS } from '../config.ts';
+import { type FetchLike, readCapped } from '../http/fetch-capped.ts';
+import { LIMITS } from '../config/schema.ts';
 import { type IssuedCredential, misconfigured, type TargetIssuer } from './issue-credential.ts';
 
 type TokenRequestTarget = Extract<TargetConfig, { kind: 'kubernetes-tokenrequest' }>;

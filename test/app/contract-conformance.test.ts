@@ -3,9 +3,10 @@
  * of the contract that the product once got wrong.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigText } from '../../shared/config.ts';
-import { createSecretStore } from '../../shared/secret-refs.ts';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { createSecretStore } from '../../shared/config/secret-refs.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
 import { type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { audienceCause, CHECK_CATALOGUE, findIssuerNearMiss, issuerNearMissCause, renderTroubleshootingDoc } from '../../shared/check-catalogue.ts';
+import { CHECK_CATALOGUE } from '../../shared/diagnose/catalogue.ts';
+import { renderTroubleshootingDoc } from '../../scripts/generate-troubleshooting-doc.ts';
+import { audienceCause, findIssuerNearMiss, issuerNearMissCause } from '../../shared/diagnose/near-miss.ts';
 import { CHECK_IDS } from '../../shared/errors.ts';
 import { TROUBLESHOOTING_DOC } from '../../scripts/generate-troubleshooting-doc.ts';
 
@@ -39,6 +41,8 @@ describe('issuer near misses', () => {
     ['GitHub enterprise slug', 'https://token.actions.githubusercontent.com/acme', 'https://token.actions.githubusercontent.com', 'issuer.github-enterprise-slug'],
     ['GitLab port', 'https://gitlab.example.com:8443', 'https://gitlab.example.com', 'issuer.gitlab-host'],
     ['GitLab www', 'https://www.gitlab.example.com', 'https://gitlab.example.com', 'issuer.gitlab-host'],
+    ['Entra v1 for v2 in the China cloud', 'https://sts.chinacloudapi.cn/8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b/', 'https://login.chinacloudapi.cn/8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b/v2.0', 'issuer.entra-version'],
+    ['Entra another tenant in US Government', 'https://login.microsoftonline.us/00000000-0000-4000-8000-000000000000/v2.0', 'https://login.microsoftonline.us/8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b/v2.0', 'issuer.entra-tenant'],
     ['unrelated issuers', 'https://evil.example.com', 'https://token.actions.githubusercontent.com', undefined],
     ['another Keycloak host', 'https://kc.evil.example/realms/platform', 'https://kc.example.com/realms/platform', undefined],
   ];

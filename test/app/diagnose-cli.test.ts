@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
@@ -23,9 +23,12 @@ let dir: string;
 let configFile: string;
 
 function config(issuer: string): string {
+  // reveal: full, so that a GitHub token outside every policy sees the trace (under verified, a
+  // shared issuer's stranger learns no configured value).
   return `
 issuer: https://sts.test.example
 signing: { alg: ES256, keys: env:SIGNING_KEYS }
+diagnose: { reveal: full }
 idps:
   - { name: github, issuer: "${issuer}", audiences: [argo-sts], preset: github-actions }
 targets:
@@ -37,6 +40,9 @@ policies:
     subject: repo:acme/app:ref:refs/heads/main
     namespaces: [ci]
     scopes: [argo:submit, argo:read]
+    delegation:
+      actors:
+        - { idp: github, subject: agent-7 }
 `;
 }
 
@@ -76,6 +82,7 @@ describe('remote: argo-sts diagnose --broker URL asks POST /diagnose', () => {
     expect(stdout).toMatch(/✗ issued_at\s+the token was issued 95 s in the future/);
     expect(stdout).toContain('95 s, leeway 60 s');
     expect(stdout).toMatch(/hint: .*NTP/);
+    expect(stdout).toContain('disclosure full (diagnose.reveal: verified)');
     expect(stdout).not.toContain(token);
   });
 
@@ -96,6 +103,27 @@ describe('remote: argo-sts diagnose --broker URL asks POST /diagnose', () => {
     expect(stdout).toContain('subject: expected repo:acme/app:ref:refs/heads/main, presented repo:acme/app:ref:refs/heads/dev');
   });
 
+  it("takes the actor token, and after a refused delegation exchange's explain-it command keeps the actor and says deny", async () => {
+    const env = {
+      CI_ID_TOKEN: await github.sign(fixtureClaims('github-actions', NOW, { iss: github.issuer })),
+      AGENT_TOKEN: await github.sign(fixtureClaims('github-actions', NOW, { iss: github.issuer, sub: 'agent-9' })),
+    };
+    const refused = await cli(['exchange', '--broker', broker, '--audience', 'argo-prod', '--token-env', 'CI_ID_TOKEN', '--actor-token-env', 'AGENT_TOKEN'], '', env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('(check: policy)');
+    const command = /explain it: (.*)/.exec(refused.stderr)?.[1] ?? '';
+    expect(command).toBe(`argo-sts diagnose --broker ${broker} --audience argo-prod --actor-token-env AGENT_TOKEN --actor-token-type access_token --token-env CI_ID_TOKEN`);
+
+    const explained = await cli([...command.split(' ').slice(1), '--json'], '', env);
+    expect(explained.code).toBe(1);
+    const body = JSON.parse(explained.stdout) as { verdict: string; checks: { check: string; status: string; cause?: string }[] };
+    expect(body.verdict).toBe('deny');
+    expect(body.checks.find((c) => c.check === 'policy')).toMatchObject({ status: 'fail', cause: 'policy.delegation' });
+    const report = await cli(command.split(' ').slice(1), '', env);
+    expect(report.stdout).toMatch(/^DENY: /);
+    expect(report.stdout).not.toContain(env.AGENT_TOKEN);
+  });
+
   it('exits 1 with a message when the broker cannot be reached', async () => {
     const { code, stderr } = await cli(['diagnose', '--broker', 'http://127.0.0.1:1', 'a.b.c']);
     expect(code).toBe(1);
@@ -104,6 +132,14 @@ describe('remote: argo-sts diagnose --broker URL asks POST /diagnose', () => {
 });
 
 describe('local: argo-sts diagnose --config FILE', () => {
+  it('checks the actor token against the delegation rule with --actor-token-env', async () => {
+    const env = { CI_ID_TOKEN: await github.sign(liveClaims()), AGENT_TOKEN: await github.sign(liveClaims({ sub: 'agent-9' })) };
+    const { code, stdout } = await cli(['diagnose', '--config', configFile, '--token-env', 'CI_ID_TOKEN', '--actor-token-env', 'AGENT_TOKEN', '--json'], '', { ...env, SIGNING_KEYS: '' });
+    expect(code).toBe(1);
+    const body = JSON.parse(stdout) as { checks: { check: string; status: string; cause?: string }[] };
+    expect(body.checks.find((c) => c.check === 'policy')).toMatchObject({ status: 'fail', cause: 'policy.delegation' });
+  });
+
   it('runs the diagnosis against the config with everything disclosed', async () => {
     const token = await github.sign(liveClaims({ aud: 'https://github.com/acme' }));
     const { code, stdout } = await cli(['diagnose', '--config', configFile, '--audience', 'argo-prod', '--json', '-'], token);

@@ -57,7 +57,10 @@ idps:
 targets:
   - { name: argo-prod, kind: kubernetes-oidc, audience: kubernetes, argo_server: https://argo.example.com }
   - { name: argo-dev, kind: kubernetes-oidc, audience: kubernetes-dev }
-${GITHUB_KEYCLOAK_POLICIES_YAML}`;
+${GITHUB_KEYCLOAK_POLICIES_YAML}
+  - { id: ghe-ci, idp: ghe, target: argo-prod, subject_pattern: "repo:acme/*", claims: { repository_owner: acme }, namespaces: [ci], scopes: [argo:read] }
+  - { id: gitlab-ci, idp: gitlab, target: argo-prod, subject_pattern: "project_path:platform/*", namespaces: [ci], scopes: [argo:read] }
+`;
 }
 
 const githubClaims = (overrides: Record<string, unknown> = {}) => fixtureClaims('github-actions', NOW, { iss: github.issuer, ...overrides });
@@ -337,14 +340,16 @@ describe('audience failures name the known cause', () => {
 });
 
 describe('policy, target, namespace and scope say what was asked and what is allowed', () => {
-  it('fails policy with the nearest policy, its failing clauses and the trace', async () => {
-    const body = await diagnose(h, { subject_token: await github.sign(githubClaims({ sub: 'repo:acme/app:ref:refs/heads/dev', repository_owner: 'evil' })) });
+  it('fails policy with the nearest policy, its failing clauses and the trace of its idp\'s policies (reveal: full)', async () => {
+    // Under reveal: verified a GitHub token outside every policy learns none of this (shared issuer).
+    const full = await buildHarness(config('full'), { now: NOW, env: signingKeys });
+    const body = await diagnose(full, { subject_token: await github.sign(githubClaims({ sub: 'repo:acme/app:ref:refs/heads/dev', repository_owner: 'evil' })) });
     expect(failing(body)).toEqual(['policy']);
     const policy = check(body, 'policy');
     // ci-read-any-branch fails one clause (the owner), ci-main two (subject and owner).
     expect(policy.policy).toBe('ci-read-any-branch');
     expect(policy.mismatches).toEqual([{ field: 'claims.repository_owner', expected: 'acme', actual: 'evil' }]);
-    expect(policy.trace?.map((t) => t.policy)).toEqual(['ci-read-any-branch', 'ci-main', 'people']);
+    expect(policy.trace?.map((t) => t.policy)).toEqual(['ci-read-any-branch', 'ci-main']);
     expect(policy.trace?.[1]?.mismatches).toEqual([
       { field: 'subject', expected: 'repo:acme/app:ref:refs/heads/main', actual: 'repo:acme/app:ref:refs/heads/dev' },
       { field: 'claims.repository_owner', expected: 'acme', actual: 'evil' },
@@ -378,8 +383,9 @@ describe('policy, target, namespace and scope say what was asked and what is all
     expect(check(body, 'policy').message).toMatch(/^actor_token: the token expired 300 s ago/);
   });
 
-  it('also names an unknown target and an unknown scope when the identity matches no policy', async () => {
-    const body = await diagnose(h, { subject_token: await github.sign(githubClaims({ repository_owner: 'evil' })), audience: 'prod', scope: 'argo:admin' });
+  it('also names an unknown target and an unknown scope when the identity matches no policy (reveal: full)', async () => {
+    const full = await buildHarness(config('full'), { now: NOW, env: signingKeys });
+    const body = await diagnose(full, { subject_token: await github.sign(githubClaims({ repository_owner: 'evil' })), audience: 'prod', scope: 'argo:admin' });
     expect(failing(body)).toEqual(['policy', 'target', 'scope']);
     expect(check(body, 'target')).toMatchObject({ cause: 'target.unknown', actual: 'prod', expected: ['argo-prod', 'argo-dev'] });
     expect(check(body, 'scope')).toMatchObject({ cause: 'scope.unknown', actual: ['argo:admin'] });
@@ -402,6 +408,12 @@ describe('policy, target, namespace and scope say what was asked and what is all
     });
     const granted = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'staging' });
     expect(check(granted, 'policy')).toMatchObject({ status: 'pass', policy: 'ci-read-any-branch', mismatches: [] });
+  });
+
+  it('passes namespace for an explicitly allowed namespace when scope fails', async () => {
+    const body = await diagnose(h, { subject_token: await github.sign(githubClaims()), namespace: 'ci', scope: 'argo:manage' });
+    expect(failing(body)).toEqual(['scope']);
+    expect(check(body, 'namespace')).toMatchObject({ status: 'pass', actual: 'ci' });
   });
 
   it('fails namespace for one outside the policy', async () => {
@@ -457,6 +469,17 @@ describe('disclosure (diagnose.reveal)', () => {
     expect(check(body, 'issuer').hint).toBeUndefined();
     expect(check(body, 'signature').status).toBe('skip');
     expect(JSON.stringify(body)).not.toContain('acme-corp');
+  });
+
+  it('verified: a genuine token nearly naming a shared issuer, whose identity matches none of its policies, learns neither the issuer nor the hint', async () => {
+    const stranger = await ghe.sign(githubClaims({ iss: 'https://token.actions.githubusercontent.com', sub: 'repo:evil/x:ref:refs/heads/main', repository_owner: 'evil' }));
+    const body = await diagnose(h, { subject_token: stranger });
+    expect(check(body, 'signature').status).toBe('pass');
+    expect(body.disclosure).toBe('summarized');
+    expect(check(body, 'issuer').expected).toBeUndefined();
+    expect(check(body, 'issuer').hint).toBeUndefined();
+    expect(JSON.stringify(body)).not.toContain('acme-corp');
+    expect(JSON.stringify(body)).not.toContain('ghe-ci');
   });
 
   it('full: the same forged token gets expected values and the policy trace', async () => {
@@ -528,7 +551,7 @@ describe('the HTTP contract', () => {
   it('never issues, and never echoes the token', async () => {
     const res = await h.diagnose({ subject_token: await github.sign(githubClaims()), audience: 'argo-prod' });
     const body = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'server_time', 'token', 'verdict']);
+    expect(Object.keys(body).sort()).toEqual(['checks', 'disclosure', 'request_id', 'reveal', 'server_time', 'token', 'verdict']);
     expect(JSON.stringify(body)).not.toContain('eyJ');
   });
 

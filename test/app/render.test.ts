@@ -9,9 +9,9 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../shared/config.ts';
-import { authenticationConfigVersion, renderCluster } from '../../shared/render-cluster.ts';
-import { groupFor } from '../../shared/scopes.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { authenticationConfigVersion, renderCluster } from '../../shared/cluster/render-cluster.ts';
+import { groupFor } from '../../shared/policy/scopes.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 import { validateAuthenticationConfiguration, validateManifest } from '../support/validate-manifests.ts';
 

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awsClientSettings } from '../../functions/adapters/aws-secrets-manager.ts';
-import { nodeSecretStore } from '../../functions/adapters/node-secrets.ts';
-import { workerSecretStore } from '../../functions/adapters/worker-secrets.ts';
-import { parseSecretRef, SecretError } from '../../shared/secret-refs.ts';
+import { awsClientSettings } from '../../functions/node/aws-sdk-secrets.ts';
+import { nodeSecretStore } from '../../functions/node/secrets.ts';
+import { workerSecretStore } from '../../functions/worker/secrets.ts';
+import { parseSecretRef, SecretError } from '../../shared/config/secret-refs.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from '../fakes/aws-secrets-manager.ts';
 
 let aws: FakeSecretsManager;

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { msalEntraClientFactory } from '../../functions/adapters/entra-msal.ts';
-import { fetchTrustingCa } from '../../functions/adapters/node-ca-fetch.ts';
-import { ConfigError, parseConfigText } from '../../shared/config.ts';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { msalEntraClientFactory } from '../../functions/ports/entra-msal.ts';
+import { fetchTrustingCa } from '../../functions/node/ca-fetch.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { buildTargetIssuers, TargetSetupError } from '../../shared/targets/build-target-issuers.ts';
 import { AKS_SERVER_APP, FAKE_TENANT, type FakeEntra, startFakeEntra } from '../fakes/entra.ts';
 import { type FakeKubernetes, reviewToken, startFakeKubernetes } from '../fakes/kubernetes-api.ts';
@@ -117,6 +118,16 @@ describe('kubernetes-tokenrequest', () => {
     const review = await reviewToken(k8s.url, CLUSTER_TOKEN, out.access_token, ['https://argo.example.com']);
     expect(review).toMatchObject({ authenticated: true, user: { username: 'system:serviceaccount:ci:argo-submitter' } });
     expect(h.audits().at(-1)).toMatchObject({ decision: 'issued', target: 'argo-legacy', ttl: 600, jti: decodeJwt(out.access_token).jti });
+  });
+
+  it('counts only the IdP\'s discovery and JWKS fetches as IdP fetches, never the TokenRequest call', async () => {
+    const fetches: { origin: string; kind: string }[] = [];
+    const metrics = { decision: () => {}, durableWrite: () => {}, idpFetch: (origin: string, kind: string) => void fetches.push({ origin, kind }) };
+    const counted = await buildHarness(config(), { now: NOW, env: env(), ports: { ...ports(), metrics } });
+    const res = await counted.exchange({ subject_token: await githubToken(), audience: 'argo-legacy', namespace: 'ci' });
+    expect(res.status).toBe(200);
+    expect(fetches.map((f) => f.kind).sort()).toEqual(['discovery', 'jwks']);
+    expect(fetches.every((f) => f.origin === new URL(github.issuer).origin)).toBe(true);
   });
 
   it('reports the lifetime the API server granted when it shortens the request', async () => {

@@ -214,9 +214,9 @@ describe('malformed requests are invalid_request, checked before any token work'
     await expectRefusal(res, 400, 'invalid_request', 'request');
   });
 
-  it('refuses a subject token over 16 KiB', async () => {
+  it('refuses a subject token over 16 KiB, under the format check as /diagnose names it', async () => {
     const res = await h.exchange({ subject_token: 'a'.repeat(16 * 1024 + 1) });
-    const body = await expectRefusal(res, 400, 'invalid_request', 'request');
+    const body = await expectRefusal(res, 400, 'invalid_request', 'format');
     expect(body.error_description).toContain('16384');
   });
 
@@ -230,9 +230,9 @@ describe('malformed requests are invalid_request, checked before any token work'
     await expectRefusal(res, 400, 'invalid_request', 'request');
   });
 
-  it('refuses an omitted audience when several targets are configured', async () => {
+  it('refuses an omitted audience when several targets are configured, under the target check', async () => {
     const res = await h.exchange({ subject_token: await github.sign(githubClaims()) });
-    const body = await expectRefusal(res, 400, 'invalid_request', 'request');
+    const body = await expectRefusal(res, 400, 'invalid_request', 'target');
     expect(body.error_description).toMatch(/audience/);
   });
 
@@ -242,9 +242,9 @@ describe('malformed requests are invalid_request, checked before any token work'
     await expectRefusal(await h.exchange({ subject_token: token, audience: 'argo-prod', requested_token_type: 'urn:ietf:params:oauth:token-type:saml2' }), 400, 'invalid_request', 'request');
   });
 
-  it('refuses an omitted namespace when the answering policy allows several', async () => {
+  it('refuses an omitted namespace when the answering policy allows several, under the namespace check', async () => {
     const res = await h.exchange({ subject_token: await github.sign(githubClaims({ sub: 'repo:acme/app:ref:refs/heads/dev' })), audience: 'argo-prod' });
-    await expectRefusal(res, 400, 'invalid_request', 'request');
+    await expectRefusal(res, 400, 'invalid_request', 'namespace');
   });
 });
 

@@ -4,8 +4,8 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryRateLimitStore } from '../../shared/rate-limit.ts';
-import { MemoryReplayCache } from '../../shared/replay-cache.ts';
+import { MemoryRateLimitStore } from '../../shared/exchange/rate-limit.ts';
+import { MemoryReplayCache } from '../../shared/exchange/replay-cache.ts';
 import type { Harness } from '../support/app-harness.ts';
 import { type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { attackConfig, attackHarness, expectRefused, githubClaims, NOW } from './support.ts';
@@ -78,6 +78,21 @@ describe('rate limits', () => {
     expect(fresh.audits().at(-1)).toMatchObject({ endpoint: 'diagnose', error: 'ERR_RATE_LIMITED', check: 'rate_limit' });
   });
 
+  it('genuine tokens of strangers (wrong audience, or an identity no policy serves) do not spend the idp budget, on /token or /diagnose', async () => {
+    const fresh = await attackHarness(attackConfig(github, agents, `
+    rate_limit: { per_idp: { requests: 2, per: 1h } }`));
+    const stranger = { sub: 'repo:evil/x:ref:refs/heads/main', repository: 'evil/x', repository_owner: 'evil', repository_owner_id: '666' };
+    for (let i = 0; i < 4; i++) {
+      await expectRefused(fresh, await fresh.exchange({ subject_token: await github.sign(claims(stranger)), audience: 'argo-prod' }), { check: 'policy' });
+      await expectRefused(fresh, await fresh.exchange({ subject_token: await github.sign(claims({ aud: 'https://github.com/evil' })), audience: 'argo-prod' }), { check: 'audience' });
+      expect((await fresh.diagnose({ subject_token: await github.sign(claims(stranger)), audience: 'argo-prod' })).status).toBe(200);
+      expect((await fresh.diagnose({ subject_token: await github.sign(claims({ aud: 'https://github.com/evil' })), audience: 'argo-prod' })).status).toBe(200);
+    }
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(200);
+    expect((await fresh.exchange({ subject_token: await github.sign(claims()), audience: 'argo-prod' })).status).toBe(429);
+  });
+
   it('a bucket never goes negative and refills to at most its burst (property)', async () => {
     await fc.assert(fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 120_000 }), { minLength: 1, maxLength: 40 }), async (gaps) => {
       const store = new MemoryRateLimitStore();
@@ -126,12 +141,67 @@ describe('single-use subject tokens', () => {
     expect((await h.exchange({ subject_token: token, audience: 'argo-prod' })).status).toBe(200);
   });
 
+  it('does not spend the subject token when the actor token is already spent', async () => {
+    const both = await attackHarness(attackConfig(github, agents, `
+    single_use: true`).replace(`audiences: [argo-sts] }
+targets`, `audiences: [argo-sts], single_use: true }
+targets`));
+    const actor = await agents.sign({ sub: 'agent-7', aud: 'argo-sts', iss: agents.issuer, iat: NOW, exp: NOW + 300, jti: 'agent-run-1' });
+    expect((await both.exchange({ subject_token: await github.sign(claims({ jti: 'run-a' })), audience: 'argo-prod', actor_token: actor, actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' })).status).toBe(200);
+    const subject = await github.sign(claims({ jti: 'run-b' }));
+    await expectRefused(both, await both.exchange({ subject_token: subject, audience: 'argo-prod', actor_token: actor, actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' }), { status: 400 });
+    expect(both.audits().at(-1)!.error).toBe('ERR_TOKEN_REPLAYED');
+    expect((await both.exchange({ subject_token: subject, audience: 'argo-prod' })).status).toBe(200);
+  });
+
+  it('does not spend the subject token when the actor token is the subject token itself', async () => {
+    const self = await attackHarness(attackConfig(github, agents, `
+    single_use: true`).replace('actors: [{ idp: agents, subject: agent-7, scopes: [argo:read] }]', 'actors: [{ idp: github, subject: "repo:acme/app:ref:refs/heads/main" }]'));
+    const token = await github.sign(claims({ jti: 'run-self' }));
+    await expectRefused(self, await self.exchange({ subject_token: token, audience: 'argo-prod', actor_token: token, actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' }), { status: 400 });
+    expect((await self.exchange({ subject_token: token, audience: 'argo-prod' })).status).toBe(200);
+  });
+
+  it('does not spend the subject token when the target answers 503 (the honest retry reaches the target again)', async () => {
+    const { createServer } = await import('node:http');
+    let calls = 0;
+    const down = createServer((_req, res) => {
+      calls++;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"kind":"Status","status":"Failure","code":503}');
+    });
+    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+    const port = (down.address() as { port: number }).port;
+    const legacy = await attackHarness(attackConfig(github, agents, `
+    single_use: true`).replace('targets:\n', `targets:
+  - { name: argo-legacy, kind: kubernetes-tokenrequest, api_server: "http://127.0.0.1:${port}", credentials: env:SIGNING_KEYS }
+`).replace('policies:\n', `policies:
+  - { id: legacy, idp: github, target: argo-legacy, subject: "repo:acme/app:ref:refs/heads/main", namespaces: [ci], scopes: [argo:read], service_account: argo-ci }
+`));
+    const token = await github.sign(claims({ jti: 'run-503' }));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await legacy.exchange({ subject_token: token, audience: 'argo-legacy' });
+      expect(res.status).toBe(503);
+    }
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(legacy.audits().at(-1)!.error).not.toBe('ERR_TOKEN_REPLAYED');
+    await new Promise<void>((resolve) => down.close(() => resolve()));
+  });
+
   it('forgets a jti once the token has expired', async () => {
     const cache = new MemoryReplayCache();
     expect(await cache.firstUse('k', 100, 50)).toBe(true);
     expect(await cache.firstUse('k', 100, 99)).toBe(false);
     expect(await cache.firstUse('k', 200, 100)).toBe(true);
   });
+
+  it('a released reservation can be reserved again; an unreleased one cannot', async () => {
+    const cache = new MemoryReplayCache();
+    expect(await cache.firstUse('k', 100, 50)).toBe(true);
+    await cache.release('k');
+    expect(await cache.firstUse('k', 100, 50)).toBe(true);
+    expect(await cache.firstUse('k', 100, 50)).toBe(false);
+  });
+
 });
 
 describe('key id storms', () => {

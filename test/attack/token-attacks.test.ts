@@ -106,7 +106,7 @@ describe('payload shapes', () => {
 
   it('refuses a token over 16 KiB before decoding it', async () => {
     const big = await github.sign(claims({ padding: 'x'.repeat(17 * 1024) }));
-    await expectRefused(h, await send(big), { status: 400, check: 'request' });
+    await expectRefused(h, await send(big), { status: 400, check: 'format' });
   });
 
   it('refuses a body over 64 KiB', async () => {

@@ -33,7 +33,7 @@ beforeAll(async () => {
   h = await buildHarness(`
 issuer: https://sts.test.example
 signing: { alg: ES256, keys: env:SIGNING_KEYS }
-diagnose: { reveal: verified }
+diagnose: { reveal: full }
 idps:
   - { name: github, issuer: "${github.issuer}", audiences: [argo-sts], preset: github-actions }
 targets:
@@ -70,8 +70,8 @@ interface Session {
   readonly console: string[];
 }
 
-async function openPage(): Promise<Session> {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+async function openPage(viewport = { width: 1100, height: 1400 }): Promise<Session> {
+  const page = await browser.newPage({ viewport });
   const session: Session = { page, requests: [], console: [] };
   page.on('request', (r) => session.requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
   page.on('console', (m) => session.console.push(m.text()));
@@ -98,6 +98,7 @@ describe('the /diagnose page in Chromium', () => {
     await submit(page, await github.sign(claims({ iat: NOW + 95 })), { audience: 'argo-prod' });
 
     expect(await page.textContent('#verdict')).toContain('would refuse');
+    expect(await page.textContent('#verdict')).toContain('failing: issued_at');
     const all = await statuses(page);
     expect(Object.keys(all)).toEqual(['format', 'issuer', 'signature', 'audience', 'expiry', 'not_before', 'issued_at', 'policy', 'target', 'namespace', 'scope']);
     expect(Object.entries(all).filter(([, s]) => s === 'fail').map(([c]) => c)).toEqual(['issued_at']);
@@ -107,6 +108,11 @@ describe('the /diagnose page in Chromium', () => {
     expect(text).toContain('issued 95 s in the future');
     expect(text).toContain('leeway 60 s');
     expect(await row.locator('.hint').textContent()).toMatch(/NTP/);
+    // Times read as a duration and a date, not as epoch seconds.
+    expect(text).toContain('1 min 35 s in the future');
+    expect(text).toContain(new Date((NOW + 95) * 1000).toISOString().replace('.000Z', 'Z'));
+    expect(text).not.toContain(String(NOW + 95));
+    expect(await page.textContent('#token')).not.toMatch(/\b1790\d{6}\b/);
     expect(await row.locator('.hint code').count()).toBeGreaterThan(0);
     expect(await page.textContent('#meta')).toContain(new Date(NOW * 1000).toISOString());
     await page.screenshot({ path: `${ARTIFACTS}diagnose-issued-at.png`, fullPage: true });
@@ -128,7 +134,11 @@ describe('the /diagnose page in Chromium', () => {
     await submit(page, await github.sign(claims()), { audience: 'argo-prod', scope: 'argo:read' });
     expect(await page.textContent('#verdict')).toContain('would issue');
     expect(Object.values(await statuses(page)).every((s) => s === 'pass')).toBe(true);
-    expect(await page.locator('#checks li[data-check="target"] .hint').textContent()).toContain('--auth-mode=client');
+    // A passing check's advice is a note, not a fix-styled hint box.
+    expect(await page.locator('#checks li.pass .hint').count()).toBe(0);
+    expect(await page.locator('#checks li[data-check="target"] .note').textContent()).toContain('--auth-mode=client');
+    // The configured disclosure mode, beside what this answer disclosed.
+    expect(await page.textContent('#meta')).toContain('diagnose.reveal: verified');
     await page.screenshot({ path: `${ARTIFACTS}diagnose-issue.png`, fullPage: true });
     await page.close();
   });
@@ -154,6 +164,32 @@ describe('the /diagnose page in Chromium', () => {
     expect(await page.title()).not.toBe('pwned');
     expect(await page.locator('#checks li[data-check="audience"]').textContent()).toContain('<img src=x');
     expect(console.filter((m) => /pageerror/.test(m))).toEqual([]);
+    await page.close();
+  });
+
+  it('takes the actor token, and a delegation no rule allows is refused with the policy check named', async () => {
+    const { page, requests } = await openPage();
+    await page.fill('#actor_token', await github.sign(claims({ sub: 'agent-9' })));
+    await submit(page, await github.sign(claims()), { audience: 'argo-prod' });
+    expect(await page.textContent('#verdict')).toContain('failing: policy');
+    expect(await page.locator('#checks li[data-check="policy"]').getAttribute('data-status')).toBe('fail');
+    const body = JSON.parse(requests.find((r) => r.method === 'POST')!.body!) as Record<string, string>;
+    expect(body.actor_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
+    await page.close();
+  });
+
+  it('fits a 390 px wide phone screen without sideways scrolling', async () => {
+    const { page } = await openPage({ width: 390, height: 844 });
+    await submit(page, await github.sign(claims({ sub: 'repo:acme/app:ref:refs/heads/dev', iat: NOW + 95 })), { audience: 'argo-prod' });
+    await page.locator('#checks li[data-check="policy"] details summary').click();
+    const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    expect(widths.scroll).toBeLessThanOrEqual(widths.client);
+    const overflowing = await page.$$eval('#checks li, #form label, table', (nodes) => nodes.filter((n) => n.getBoundingClientRect().right > window.innerWidth + 0.5).length);
+    expect(overflowing).toBe(0);
+    await page.screenshot({ path: `${ARTIFACTS}diagnose-phone.png`, fullPage: true });
+    await page.screenshot({ path: `${ARTIFACTS}diagnose-phone-top.png` });
+    await page.locator('#checks li[data-check="issued_at"]').screenshot({ path: `${ARTIFACTS}diagnose-phone-issued-at.png` });
+    await page.locator('#checks li[data-check="policy"]').screenshot({ path: `${ARTIFACTS}diagnose-phone-policy.png` });
     await page.close();
   });
 });

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteAuditSink } from '../../functions/adapters/sqlite-audit-sink.ts';
-import type { AuditEvent } from '../../shared/audit.ts';
+import { SqliteAuditSink } from '../../functions/node/sqlite-audit-sink.ts';
+import type { AuditEvent } from '../../shared/audit/audit-event.ts';
 import { type CliRun, runCliCaptured } from '../support/run-cli.ts';
 
 let dir: string;

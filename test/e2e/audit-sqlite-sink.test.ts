@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteAuditSink } from '../../functions/adapters/sqlite-audit-sink.ts';
-import { AUDIT_MIGRATIONS, AUDIT_MIGRATIONS_TABLE } from '../../shared/audit-schema.ts';
-import type { AuditEvent } from '../../shared/audit.ts';
+import { SqliteAuditSink } from '../../functions/node/sqlite-audit-sink.ts';
+import { AUDIT_MIGRATIONS, AUDIT_MIGRATIONS_TABLE } from '../../shared/audit/audit-schema.ts';
+import type { AuditEvent } from '../../shared/audit/audit-event.ts';
 
 let dir: string;
 beforeAll(() => {

@@ -13,7 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwtClaims } from '../../client/index.ts';
 import { type KeycloakRealm, startKeycloakRealm } from '../../cli/demo/keycloak-realm.ts';
-import type { NodeServer } from '../../functions/node.ts';
+import type { NodeServer } from '../../functions/node/start-server.ts';
 import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 

@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeServer } from '../../functions/node.ts';
+import type { NodeServer } from '../../functions/node/start-server.ts';
 import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
@@ -77,7 +77,7 @@ describe('argo-sts mcp through the SDK client', () => {
     const { tools } = await client.listTools();
     const request = tools.find((t) => t.name === 'request_argo_credentials');
     expect(tools.map((t) => t.name).sort()).toEqual(['diagnose_token', 'request_argo_credentials']);
-    expect(request?.inputSchema.required).toEqual(['reason']);
+    expect(request?.inputSchema.required).toEqual(['scopes', 'reason']);
     expect(Object.keys(request?.inputSchema.properties ?? {}).sort()).toEqual(['audience', 'namespace', 'reason', 'scopes', 'ttl']);
   });
 
@@ -110,9 +110,19 @@ describe('argo-sts mcp through the SDK client', () => {
     expect(auditLines.find((l) => l.request_id === requestId)).toMatchObject({ decision: 'denied', request_reason: 'resubmit the nightly build' });
   });
 
+  it('requires scopes, so an agent never asks for every scope the policy allows by leaving them out', async () => {
+    const before = auditLines.length;
+    for (const args of [{}, { scopes: [] }]) {
+      const result = (await client.callTool({ name: 'request_argo_credentials', arguments: { audience: 'argo-dev', namespace: 'dev', reason: 'read the logs of the nightly build', ...args } })) as ToolResult;
+      expect(result.isError).toBe(true);
+      expect(result.content[0]!.text).toContain('scopes');
+    }
+    expect(auditLines.length).toBe(before);
+  });
+
   it('rejects a call without a reason before anything reaches the broker', async () => {
     const before = auditLines.length;
-    const result = (await client.callTool({ name: 'request_argo_credentials', arguments: { audience: 'argo-dev' } })) as ToolResult;
+    const result = (await client.callTool({ name: 'request_argo_credentials', arguments: { audience: 'argo-dev', scopes: ['argo:read'] } })) as ToolResult;
     expect(result.isError).toBe(true);
     expect(result.content[0]!.text).toContain('reason');
     expect(auditLines.length).toBe(before);

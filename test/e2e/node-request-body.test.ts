@@ -3,9 +3,11 @@
  * web Request's stream): the same answers as before, including the body cap, over real HTTP.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeServer } from '../../functions/node.ts';
-import { REQUEST_LIMITS } from '../../shared/token-request.ts';
+import { type NodeServer, startNodeServer } from '../../functions/node/start-server.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
 import { githubViewConfig, startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, startLoopbackIdp, type LoopbackIdp } from '../support/loopback-idp.ts';
 import { idTokenExchangeForm } from '../support/token-requests.ts';
@@ -74,5 +76,42 @@ describe('the token endpoint on Node, body read from the IncomingMessage', () =>
       req.end(Buffer.from([0x67, 0x72, 0x61, 0xff, 0xfe]));
     });
     expect(status).toBe(400);
+  });
+});
+
+describe('a client that hangs up mid-body', () => {
+  it('is a client abort: audited as ERR_CLIENT_ABORTED, no stack trace on stderr, no 5xx in the metrics', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const warnings: string[] = [];
+    const server = await startNodeServer({
+      config: parseConfigText(githubViewConfig(github.issuer)),
+      port: 0,
+      env: {},
+      writeLine: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+      warn: (message) => warnings.push(message),
+    });
+    try {
+      const url = new URL(server.url);
+      for (const endpoint of ['/token', '/diagnose']) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(Number(url.port), url.hostname, () => {
+            socket.write(`POST ${endpoint} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n`);
+            socket.write('grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=eyJ');
+            setTimeout(() => socket.destroy(), 50);
+          });
+          socket.on('close', () => resolve());
+          socket.on('error', reject);
+        });
+      }
+      await expect.poll(() => lines.filter((l) => l.type === 'audit').length, { timeout: 5000 }).toBe(2);
+      const audits = lines.filter((l) => l.type === 'audit');
+      expect(audits.map((a) => [a.endpoint, a.error, a.check])).toEqual([['token', 'ERR_CLIENT_ABORTED', 'request'], ['diagnose', 'ERR_CLIENT_ABORTED', 'request']]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(warnings.filter((w) => !w.startsWith('WARNING: signing.keys'))).toEqual([]);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).not.toMatch(/ERR_INTERNAL|server_error|status="5/);
+    } finally {
+      await server.close();
+    }
   });
 });

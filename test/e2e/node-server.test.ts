@@ -12,7 +12,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { CI_MAIN_POLICY_YAML } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { ARGO_STS_AUDIENCE, type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';

@@ -2,13 +2,13 @@
  * Builds the real Hono app around a real broker (real config parsing, real key import, real
  * JWKS fetches to loopback IdPs) with a frozen clock and captured stdout lines.
  */
-import { msalEntraClientFactory } from '../../functions/adapters/entra-msal.ts';
-import { createApp } from '../../functions/app.ts';
-import type { AuditSink } from '../../shared/audit.ts';
-import { parseConfigText } from '../../shared/config.ts';
-import { type BrokerPorts, createBroker } from '../../shared/create-broker.ts';
-import type { Broker } from '../../shared/exchange.ts';
-import type { SecretStage, SecretStore } from '../../shared/secret-refs.ts';
+import { msalEntraClientFactory } from '../../functions/ports/entra-msal.ts';
+import { createApp } from '../../functions/http/app.ts';
+import type { AuditSink } from '../../shared/audit/audit-event.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type BrokerPorts, createBroker } from '../../shared/broker/create-broker.ts';
+import type { Broker } from '../../shared/broker/broker.ts';
+import type { SecretStage, SecretStore } from '../../shared/config/secret-refs.ts';
 import { idTokenExchangeForm } from './token-requests.ts';
 
 export interface Harness {
@@ -42,7 +42,7 @@ export async function buildHarness(configYaml: string, options: { now: number; e
     },
     writeLine: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
     warn: (message) => errors.push(message),
-    auditSink: options.auditSink,
+    openAuditSink: options.auditSink && (() => options.auditSink!),
     shareInFlight: true,
     // Entra targets get the real MSAL client, as on Node (MSAL itself loads only when used).
     entraClient: msalEntraClientFactory((input, init) => fetch(input, init)),

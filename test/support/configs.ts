@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 
 /**
  * The `ci-main` policy as a YAML list item (under `policies:`): main of acme/app, owner acme, to

@@ -3,8 +3,8 @@
  * to it: a free loopback port, no env, no warnings on stderr, and every audit line it writes
  * parsed into `auditLines` for the test to read.
  */
-import { type NodeServer, startNodeServer } from '../../functions/node.ts';
-import { parseConfigText } from '../../shared/config.ts';
+import { type NodeServer, startNodeServer } from '../../functions/node/start-server.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
 
 export function startInProcessBroker(configYaml: string, auditLines: Record<string, unknown>[]): Promise<NodeServer> {
   const config = parseConfigText(configYaml);

@@ -50,7 +50,16 @@ export interface ExitedServer extends ServerOutput {
 }
 
 function startNpm(env: Record<string, string>) {
-  const child = spawn('npm', ['start', '--silent'], {
+  return startProcessGroup('npm', ['start', '--silent'], env);
+}
+
+/**
+ * Runs `command` from the repository root in its own process group (npm and what it starts are
+ * signalled together), collecting stdout and stderr lines; SIGKILLs the group if the test
+ * process exits first.
+ */
+export function startProcessGroup(command: string, args: readonly string[], env: Record<string, string>) {
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -85,7 +94,7 @@ function collectLines(child: ChildProcess, stream: 'stdout' | 'stderr', lines: s
   });
 }
 
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
+export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
   if (pid === undefined) return false;
   try {
     process.kill(-pid, signal);
@@ -107,20 +116,28 @@ export function groupAlive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Spawns `npm start --silent` and resolves once the server prints its "serving" line. */
-export async function spawnServer(env: Record<string, string>): Promise<SpawnedServer> {
-  const { child, stdout, stderr, exited } = startNpm(env);
-  const pid = child.pid!;
-  const serving = /^argo-sts: serving (\S+) on (http:\/\/\S+)$/;
-
-  const started = await new Promise<{ issuer: string; url: string }>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`argo-sts did not start within ${SPAWN_LIMITS.startMs} ms; stderr:\n${stderr.join('\n')}`)), SPAWN_LIMITS.startMs);
+/**
+ * Resolves with the first line of `lines` that matches `pattern`; rejects (and SIGKILLs the
+ * group) when the process exits first or `timeoutMs` passes, with what it wrote.
+ */
+export function waitForLine(options: {
+  pid: number;
+  /** The output to search, read on every poll. */
+  lines: () => readonly string[];
+  exited: Promise<{ code: number | null; signal?: NodeJS.Signals | null }>;
+  pattern: RegExp;
+  name: string;
+  timeoutMs: number;
+}): Promise<RegExpExecArray> {
+  const { pid, lines, exited, pattern, name, timeoutMs } = options;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`${name} did not start within ${timeoutMs} ms; output:\n${lines().join('\n')}`)), timeoutMs);
     const poll = setInterval(() => {
-      const match = stderr.map((line) => serving.exec(line)).find(Boolean);
-      if (match) done(undefined, { issuer: match[1]!, url: match[2]! });
+      const match = lines().map((line) => pattern.exec(line)).find(Boolean);
+      if (match) done(undefined, match);
     }, 20);
-    void exited.then(({ code, signal }) => done(new Error(`argo-sts exited (code ${code}, signal ${signal}) before serving; stderr:\n${stderr.join('\n')}`)));
-    function done(err?: Error, value?: { issuer: string; url: string }) {
+    void exited.then(({ code, signal }) => done(new Error(`${name} exited (code ${code}, signal ${signal ?? null}) before it was ready; output:\n${lines().join('\n')}`)));
+    function done(err?: Error, value?: RegExpExecArray) {
       clearTimeout(timer);
       clearInterval(poll);
       if (err) {
@@ -129,6 +146,16 @@ export async function spawnServer(env: Record<string, string>): Promise<SpawnedS
       } else resolve(value!);
     }
   });
+}
+
+/** Spawns `npm start --silent` and resolves once the server prints its "serving" line. */
+export async function spawnServer(env: Record<string, string>): Promise<SpawnedServer> {
+  const { child, stdout, stderr, exited } = startNpm(env);
+  const pid = child.pid!;
+  const serving = /^argo-sts: serving (\S+) on (http:\/\/\S+)$/;
+
+  const match = await waitForLine({ pid, lines: () => stderr, exited, pattern: serving, name: 'argo-sts', timeoutMs: SPAWN_LIMITS.startMs });
+  const started = { issuer: match[1]!, url: match[2]! };
 
   const jsonLines = () => stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
   return {
@@ -145,20 +172,23 @@ export async function spawnServer(env: Record<string, string>): Promise<SpawnedS
         await sleep(10);
       }
     },
-    async stop() {
-      signalGroup(pid, 'SIGTERM');
-      const deadline = Date.now() + SPAWN_LIMITS.stopMs;
-      const { code } = await Promise.race([exited, sleep(SPAWN_LIMITS.stopMs).then(() => ({ code: null }))]);
-      while (groupAlive(pid)) {
-        if (Date.now() > deadline) {
-          signalGroup(pid, 'SIGKILL');
-          throw new Error(`argo-sts (process group ${pid}) did not stop within ${SPAWN_LIMITS.stopMs} ms of SIGTERM`);
-        }
-        await sleep(20);
-      }
-      return code;
-    },
+    stop: () => stopProcessGroup(pid, exited),
   };
+}
+
+/** SIGTERM to the group; resolves with the leader's exit code once no member is left (else SIGKILL and throw). */
+export async function stopProcessGroup(pid: number, exited: Promise<{ code: number | null }>): Promise<number | null> {
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + SPAWN_LIMITS.stopMs;
+  const { code } = await Promise.race([exited, sleep(SPAWN_LIMITS.stopMs).then(() => ({ code: null }))]);
+  while (groupAlive(pid)) {
+    if (Date.now() > deadline) {
+      signalGroup(pid, 'SIGKILL');
+      throw new Error(`process group ${pid} did not stop within ${SPAWN_LIMITS.stopMs} ms of SIGTERM`);
+    }
+    await sleep(20);
+  }
+  return code;
 }
 
 /** Spawns `npm start --silent` for a start-up that is expected to fail, and waits for the exit. */

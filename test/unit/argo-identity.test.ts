@@ -17,8 +17,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateSigningKeys, type SigningKeys } from '../../shared/signing-keys.ts';
-import { mintToken } from '../../shared/mint-token.ts';
+import { generateSigningKeys, type SigningKeys } from '../../shared/keys/signing-keys.ts';
+import { mintToken } from '../../shared/targets/mint-token.ts';
 
 // ---- Argo's reading of a bearer token, modelled on the Go code named above ----
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type IdpConfig, parseConfigText } from '../../shared/config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type IdpConfig } from '../../shared/config/schema.ts';
 import { type CheckId, wireErrorFor } from '../../shared/errors.ts';
-import { type Finding, firstFailure } from '../../shared/findings.ts';
-import { checkClaims } from '../../shared/verify-subject-token.ts';
+import { type Finding, firstFailure } from '../../shared/checks.ts';
+import { checkClaims } from '../../shared/verify/check-claims.ts';
 
 const NOW = 1_790_000_000;
 const ISSUER = 'https://token.actions.githubusercontent.com';

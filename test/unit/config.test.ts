@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfig, parseConfigText } from '../../shared/config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfig, parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
 
 /** A small valid document; each test changes one thing. */
 function baseDoc(): Record<string, any> {
@@ -236,7 +238,7 @@ describe('parseConfig: durations are integer seconds or strings like 90s, 10m, 1
   it('refuses a defaults.max_ttl over a day', () => {
     expect(issuesOf(withChange((doc) => {
       doc.defaults = { max_ttl: '25h' };
-    }))).toContain('defaults.max_ttl: at most 86400s');
+    }))).toContain('defaults.max_ttl: 25h is over the limit: at most 24h');
   });
 
   it('refuses a defaults.ttl longer than defaults.max_ttl', () => {
@@ -255,7 +257,7 @@ describe('parseConfig: durations are integer seconds or strings like 90s, 10m, 1
     expect(issuesOf(withChange((doc) => {
       doc.defaults = { clock_skew: '6m' };
       doc.idps[1].clock_skew = 301;
-    }))).toEqual(['defaults.clock_skew: at most 300s', 'idps[1].clock_skew: at most 300s']);
+    }))).toEqual(['defaults.clock_skew: 6m is over the limit: at most 5m', 'idps[1].clock_skew: 5m1s is over the limit: at most 5m']);
   });
 });
 
@@ -439,7 +441,7 @@ describe('parseConfig: cross-references and identity binding', () => {
     expect(issuesOf(withChange((doc) => {
       doc.defaults = { max_ttl: '1h' };
       doc.policies[0].max_ttl = '1h30m';
-    }))).toEqual(['policies[0].max_ttl: exceeds defaults.max_ttl']);
+    }))).toEqual(['policies[0].max_ttl: 1h30m is over defaults.max_ttl 1h; lower it or raise defaults.max_ttl (at most 24h)']);
   });
 
   it('accepts a policy max_ttl equal to defaults.max_ttl', () => {

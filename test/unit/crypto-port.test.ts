@@ -6,8 +6,8 @@
 import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { base64url, CompactSign, compactVerify, createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { nodeCryptoPort } from '../../functions/adapters/node-crypto-port.ts';
-import { type CryptoPort, signCompactJws, verifyCompactJws, webCryptoPort } from '../../shared/crypto-port.ts';
+import { nodeCryptoPort } from '../../functions/node/crypto-port.ts';
+import { type CryptoPort, signCompactJws, verifyCompactJws, webCryptoPort } from '../../shared/keys/crypto-port.ts';
 
 const PORTS: [string, CryptoPort][] = [['WebCrypto', webCryptoPort], ['node:crypto', nodeCryptoPort]];
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;

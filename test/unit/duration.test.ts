@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../shared/duration.ts';
+import { parseDuration } from '../../shared/config/duration.ts';
 
 describe('parseDuration: config durations are integer seconds or <n>h/m/s strings', () => {
   it.each([

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, parseConfigText } from '../../shared/config.ts';
-import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/evaluate-policy.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
+import { evaluatePolicy, grantedTtl, identityMismatches, matchClaim, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
-import { firstFailure } from '../../shared/findings.ts';
+import { firstFailure } from '../../shared/checks.ts';
 import { CI_MAIN_POLICY_YAML, CI_READ_ANY_BRANCH_POLICY_YAML } from '../support/configs.ts';
 
 const GITHUB = 'https://token.actions.githubusercontent.com';
@@ -348,5 +349,58 @@ describe('grantedTtl: min(requested or default ttl, policy max_ttl, defaults.max
   it('caps defaults.ttl at a smaller policy max_ttl', () => {
     const short = configWith(CI_MAIN.replace('max_ttl: 15m', 'max_ttl: 5m'));
     expect(grantedTtl(short, short.policies[0]!, undefined)).toBe(300);
+  });
+});
+
+describe('evaluatePolicy: deny policies fail closed', () => {
+  const DENY_PUBLIC = `
+  - id: private-only
+    effect: deny
+    idp: github
+    subject_pattern: "repo:acme/*"
+    claims: { repository_visibility: { not: private } }`;
+  const DENY_PR = `
+  - id: no-prs
+    effect: deny
+    idp: github
+    subject_pattern: "repo:acme/*"
+    condition: 'claims.event_name == "pull_request"'`;
+  const DENY_FORKS = `
+  - id: no-forks
+    effect: deny
+    idp: github
+    subject_pattern: "repo:acme/*"
+    claims: { event_name: pull_request }`;
+
+  it('a deny policy with `not` refuses a token that leaves the claim out', () => {
+    const decision = evaluatePolicy(configWith(DENY_PUBLIC, CI_MAIN), request({}));
+    expect(firstFailure(decision.findings)).toMatchObject({ code: 'ERR_POLICY_DENIED', policy: 'private-only', message: expect.stringMatching(/absent/) });
+  });
+
+  it('a deny policy with `not` lets a token through whose claim is one of the listed values', () => {
+    expect(evaluatePolicy(configWith(DENY_PUBLIC, CI_MAIN), request({ claims: { ...MAIN, repository_visibility: 'private' } })).grant?.policy.id).toBe('ci-main');
+  });
+
+  it('a deny policy whose condition cannot be evaluated refuses, naming why', () => {
+    const decision = evaluatePolicy(configWith(DENY_PR, CI_MAIN), request({}));
+    expect(firstFailure(decision.findings)).toMatchObject({ code: 'ERR_POLICY_DENIED', policy: 'no-prs', message: expect.stringMatching(/condition could not be evaluated/) });
+  });
+
+  it('a deny policy with a condition refuses although the token carries a claim named constructor', () => {
+    const claims = JSON.parse(JSON.stringify({ ...MAIN, event_name: 'pull_request' }).replace(/}$/, ',"constructor":"x"}')) as Record<string, unknown>;
+    expect(firstFailure(evaluatePolicy(configWith(DENY_PR, CI_MAIN), request({ claims })).findings)).toMatchObject({ code: 'ERR_POLICY_DENIED', policy: 'no-prs' });
+  });
+
+  it('a positive deny matcher on an absent claim does not apply (absence is one more value that is not listed)', () => {
+    expect(evaluatePolicy(configWith(DENY_FORKS, CI_MAIN), request({})).grant?.policy.id).toBe('ci-main');
+  });
+
+  it('a deny policy of another idp never refuses, decided or not', () => {
+    expect(evaluatePolicy(configWith(DENY_PUBLIC.replace('idp: github', 'idp: keycloak'), CI_MAIN), request({})).grant?.policy.id).toBe('ci-main');
+  });
+
+  it('an allow policy whose condition cannot be evaluated does not match, and the refusal says why', () => {
+    const decision = evaluatePolicy(configWith(`${CI_MAIN}\n    condition: 'claims.runner_environment == "github-hosted"'`), request({}));
+    expect(firstFailure(decision.findings)).toMatchObject({ code: 'ERR_POLICY_NO_MATCH', message: expect.stringMatching(/condition could not be evaluated/) });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchGlob } from '../../shared/glob.ts';
+import { matchGlob } from '../../shared/policy/glob.ts';
 
 describe('matchGlob: subject_pattern is an anchored, case-sensitive glob', () => {
   it.each([

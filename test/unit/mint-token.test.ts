@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type MintInput, mintToken, serializeClaims } from '../../shared/mint-token.ts';
-import { generatePrivateJwks, loadSigningKeys, type SigningKeys } from '../../shared/signing-keys.ts';
+import { type MintInput, mintToken, serializeClaims } from '../../shared/targets/mint-token.ts';
+import { generatePrivateJwks, loadSigningKeys, type SigningKeys } from '../../shared/keys/signing-keys.ts';
 
 const NOW = 1_790_000_000;
 let keys: SigningKeys;

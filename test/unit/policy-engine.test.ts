@@ -3,11 +3,14 @@
  * scopes, examples, and the compile step that refuses what evaluation must never see.
  */
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, parseConfigText } from '../../shared/config.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type Config } from '../../shared/config/schema.ts';
 import { wireErrorFor } from '../../shared/errors.ts';
-import { evaluatePolicy, type PolicyRequest } from '../../shared/evaluate-policy.ts';
-import { firstFailure } from '../../shared/findings.ts';
-import { evaluateCondition, matchClaimMatcher } from '../../shared/policy-matchers.ts';
+import { evaluatePolicy, type PolicyRequest } from '../../shared/policy/evaluate-policy.ts';
+import { firstFailure } from '../../shared/checks.ts';
+import { matchClaimMatcher } from '../../shared/policy/claim-matchers.ts';
+import { conditionOutcome, evaluateCondition } from '../../shared/policy/cel-condition.ts';
 
 const HEAD = `
 issuer: https://sts.example.com
@@ -68,6 +71,16 @@ describe('CEL conditions', () => {
   });
   it('fails closed when the expression errors on a missing claim', () => {
     expect(evaluateCondition('claims.missing == "x" || claims.other.startsWith("y")', { claims: CLAIMS, idp: 'github' })).toBe(false);
+  });
+  it('reports an expression that errors as not evaluated, with the reason, rather than as false', () => {
+    expect(conditionOutcome('claims.missing == "x"', { claims: CLAIMS, idp: 'github' })).toEqual({ error: expect.stringMatching(/missing/) });
+    expect(conditionOutcome('claims.repository_owner == "x"', { claims: CLAIMS, idp: 'github' })).toEqual({ holds: false });
+  });
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])('evaluates over claims that include one named %s (claims reach CEL as plain data)', (name) => {
+    const claims = JSON.parse(`{"repository_owner":"acme","${name}":"x","nested":{"${name}":"y","k":"v"}}`) as Record<string, unknown>;
+    expect(conditionOutcome('claims.repository_owner == "acme" && claims.nested.k == "v"', { claims, idp: 'github' })).toEqual({ holds: true });
+    expect(conditionOutcome(`claims["${name}"] == "x"`, { claims, idp: 'github' })).toEqual({ holds: true });
+    expect(conditionOutcome('has(claims.valueOf) || has(claims.isPrototypeOf)', { claims: { sub: 'x' }, idp: 'github' })).toEqual({ holds: false });
   });
   it('serves a policy only when its condition holds', () => {
     const config = load(`

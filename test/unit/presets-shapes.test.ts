@@ -4,11 +4,12 @@
  * hold the providers' published issuer forms.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../shared/config.ts';
-import { entraIssuerVersion, hasGroupsOverage } from '../../shared/presets/entra.ts';
-import { githubIssuerKind, normalizeGithubClaims, parseGithubSubject } from '../../shared/presets/github-actions.ts';
-import { gitlabIssuerProblem, normalizeGitlabClaims } from '../../shared/presets/gitlab.ts';
-import { keycloakRealm, normalizeKeycloakGroups } from '../../shared/presets/keycloak.ts';
+import { ConfigError } from '../../shared/config/parse-config.ts';
+import { parseConfig } from '../../shared/broker/load-config.ts';
+import { entraIssuerVersion, hasGroupsOverage } from '../../shared/verify/presets/entra.ts';
+import { githubIssuerKind, normalizeGithubClaims, parseGithubSubject } from '../../shared/verify/presets/github-actions.ts';
+import { gitlabIssuerProblem, normalizeGitlabClaims } from '../../shared/verify/presets/gitlab.ts';
+import { keycloakRealm, normalizeKeycloakGroups } from '../../shared/verify/presets/keycloak.ts';
 
 const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
 

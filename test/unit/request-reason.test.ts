@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StsError } from '../../shared/errors.ts';
-import { parseReason, parseTokenRequest, REQUEST_LIMITS } from '../../shared/token-request.ts';
+import { parseReason, parseTokenRequest, REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
 
 const base = {
   grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',

@@ -1,8 +1,8 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { CompactSign, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { SigningAlgorithm } from '../../shared/config.ts';
-import { generatePrivateJwks, generateSigningKeys, loadSigningKeys, SigningKeyError, type SigningKeys } from '../../shared/signing-keys.ts';
+import type { SigningAlgorithm } from '../../shared/config/schema.ts';
+import { generatePrivateJwks, generateSigningKeys, loadSigningKeys, SigningKeyError, type SigningKeys } from '../../shared/keys/signing-keys.ts';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 

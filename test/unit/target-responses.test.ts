@@ -1,6 +1,7 @@
 /** How the target issuers read their upstream's answers, with canned responses. */
 import { describe, expect, it } from 'vitest';
-import { parseConfigText, type TargetConfig } from '../../shared/config.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { type TargetConfig } from '../../shared/config/schema.ts';
 import { StsError, toWireError } from '../../shared/errors.ts';
 import { EntraRefusal, entraIssuer, type EntraTokenClient } from '../../shared/targets/entra.ts';
 import type { CredentialRequest } from '../../shared/targets/issue-credential.ts';

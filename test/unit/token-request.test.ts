@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, StsError, wireErrorFor } from '../../shared/errors.ts';
-import {
-  decodeParameters,
-  GRANT_TYPE_TOKEN_EXCHANGE,
-  parseTokenRequest,
-  type RawParameters,
-  readBodyCapped,
-  REQUEST_LIMITS,
-  TOKEN_TYPE_ACCESS_TOKEN,
-  TOKEN_TYPE_ID_TOKEN,
-  TOKEN_TYPE_JWT,
-} from '../../shared/token-request.ts';
+import { decodeParameters, DRAIN_MAX_BYTES, parseTokenRequest, type RawParameters, readBodyCapped, REQUEST_LIMITS } from '../../shared/exchange/token-request.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT } from '../../shared/oauth.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
@@ -77,14 +68,33 @@ describe('readBodyCapped: the body is read with a 64 KiB cap', () => {
     await expectRefused(() => readBodyCapped(post('a'.repeat(64 * 1024 + 1))), 'ERR_REQUEST_TOO_LARGE');
   });
 
-  it('refuses a streamed body without content-length as soon as it passes the cap, and cancels the stream', async () => {
+  it('refuses a streamed body without content-length once it passes the cap, drains at most DRAIN_MAX_BYTES more, then cancels', async () => {
     const { stream, state } = countingStream(1024);
     const request = post(stream);
     expect(request.headers.get('content-length')).toBeNull();
     await expectRefused(() => readBodyCapped(request), 'ERR_REQUEST_TOO_LARGE', /65536 bytes/);
-    // 64 chunks fill the cap exactly; the 65th passes it; an endless stream is not drained
-    expect(state.pulls).toBeLessThanOrEqual(66);
+    // 64 chunks fill the cap exactly; the 65th passes it; the rest is read and dropped up to
+    // the drain bound (so the client can read the 400), and an endless stream is then cancelled
+    expect(state.pulls).toBeLessThanOrEqual(66 + DRAIN_MAX_BYTES / 1024 + 1);
     expect(state.cancelled).toBe(true);
+  });
+
+  it('drains the rest of a body a little over the cap, leaving the stream unlocked and not cancelled', async () => {
+    const { stream, state } = countingStream(1024, 64 + 200);
+    const request = post(stream);
+    await expectRefused(() => readBodyCapped(request), 'ERR_REQUEST_TOO_LARGE');
+    expect(state.cancelled).toBe(false);
+    expect(request.body!.locked).toBe(false);
+  });
+
+  it('refuses a declared content-length over the cap without touching the stream', async () => {
+    const { stream, state } = countingStream(1024);
+    const request = new Request('https://sts.example.com/token', {
+      method: 'POST', body: stream, headers: { 'content-length': String(1024 * 1024) }, duplex: 'half',
+    } as RequestInit);
+    await expectRefused(() => readBodyCapped(request), 'ERR_REQUEST_TOO_LARGE');
+    expect(request.body!.locked).toBe(false);
+    expect(state.cancelled).toBe(false);
   });
 
   it('accepts a streamed body without content-length that stays under the cap', async () => {

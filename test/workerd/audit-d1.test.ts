@@ -6,8 +6,8 @@
 import { env, SELF } from 'cloudflare:test';
 import { decodeJwt } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
-import { D1AuditSink, type D1Like, migrateD1 } from '../../functions/adapters/d1-audit-sink.ts';
-import { AUDIT_MIGRATIONS } from '../../shared/audit-schema.ts';
+import { D1AuditSink, type D1Like, migrateD1 } from '../../functions/worker/d1-audit-sink.ts';
+import { AUDIT_MIGRATIONS } from '../../shared/audit/audit-schema.ts';
 import { idTokenExchangeForm } from '../support/token-requests.ts';
 import { signSubject as signLoopbackSubject } from './signed-subject.ts';
 

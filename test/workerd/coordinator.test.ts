@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { durableRateLimitStore, durableReplayCache, type NamespaceLike } from '../../functions/adapters/durable-coordinator.ts';
+import { durableRateLimitStore, durableReplayCache, type NamespaceLike } from '../../functions/worker/durable-coordinator.ts';
 
 const ns = (env as unknown as Record<string, NamespaceLike>).ARGO_STS_COORDINATOR!;
 const now = 1_790_000_000;
@@ -22,6 +22,14 @@ describe('the coordinator Durable Object', () => {
     expect(await cache.firstUse('https://idp.example\u0000jti-2', now + 10, now)).toBe(true);
     expect(await cache.firstUse('https://idp.example\u0000jti-2', now + 10, now + 5)).toBe(false);
     expect(await cache.firstUse('https://idp.example\u0000jti-2', now + 400, now + 11)).toBe(true);
+  });
+
+  it('releases a reserved jti whose exchange issued nothing, so it can be reserved again', async () => {
+    const cache = durableReplayCache(ns);
+    expect(await cache.firstUse('https://idp.example\u0000jti-3', now + 300, now)).toBe(true);
+    await cache.release('https://idp.example\u0000jti-3');
+    expect(await cache.firstUse('https://idp.example\u0000jti-3', now + 300, now)).toBe(true);
+    expect(await cache.firstUse('https://idp.example\u0000jti-3', now + 300, now)).toBe(false);
   });
 
   it('keeps one token bucket per key across callers', async () => {

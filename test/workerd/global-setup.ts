@@ -3,7 +3,7 @@
  * (through the ARGO_STS_CONFIG binding) and the tests the IdP's private key (through inject).
  */
 import type { TestProject } from 'vitest/node';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { ciMainPolicy } from '../support/configs.ts';
 import { startLoopbackIdp } from '../support/loopback-idp.ts';
 

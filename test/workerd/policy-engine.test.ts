@@ -4,9 +4,9 @@
  * Workers runtime exactly as on Node.
  */
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../shared/config.ts';
-import { evaluatePolicy } from '../../shared/evaluate-policy.ts';
-import { firstFailure } from '../../shared/findings.ts';
+import { parseConfigText } from '../../shared/broker/load-config.ts';
+import { evaluatePolicy } from '../../shared/policy/evaluate-policy.ts';
+import { firstFailure } from '../../shared/checks.ts';
 
 const config = parseConfigText(`
 issuer: https://sts.workers.test

@@ -5,7 +5,7 @@
  * bindings the Worker reads (AWS_* and the referenced secrets).
  */
 import type { TestProject } from 'vitest/node';
-import { generatePrivateJwks } from '../../shared/signing-keys.ts';
+import { generatePrivateJwks } from '../../shared/keys/signing-keys.ts';
 import { startFakeSecretsManager } from '../fakes/aws-secrets-manager.ts';
 import { FAKE_TENANT, startFakeEntra } from '../fakes/entra.ts';
 import { startFakeKubernetes } from '../fakes/kubernetes-api.ts';

@@ -1,0 +1,44 @@
+/**
+ * The HTTP shape of argo-sts, shared by both runtimes: routes, request ids and the one error
+ * boundary. Runtime specifics (where config, keys and the audit sink come from; the client's
+ * address) arrive through `AppRuntime`.
+ */
+import { Hono } from 'hono';
+import { StsError, toWireError } from '../../shared/errors.ts';
+import { diagnoseRoutes } from './routes/diagnose.ts';
+import { healthRoutes } from './routes/health.ts';
+import { targetsRoutes } from './routes/targets.ts';
+import { tokenRoutes } from './routes/token.ts';
+import { wellKnownRoutes } from './routes/well-known.ts';
+import type { AppEnv, AppRuntime } from './app-env.ts';
+
+export function createApp(runtime: AppRuntime): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const requestId = crypto.randomUUID();
+    c.set('requestId', requestId);
+    c.set('runtime', runtime);
+    await next();
+    c.header('X-Request-Id', requestId);
+  });
+
+  app.route('/', tokenRoutes);
+  app.route('/', wellKnownRoutes);
+  app.route('/', healthRoutes);
+  app.route('/', targetsRoutes);
+  app.route('/', diagnoseRoutes);
+
+  app.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  // The one error boundary: StsErrors become RFC 6749 errors; anything else is a bare 500, logged.
+  app.onError((err, c) => {
+    const requestId = c.get('requestId') ?? crypto.randomUUID();
+    if (!(err instanceof StsError) || err.code === 'ERR_INTERNAL') {
+      runtime.logError(`unexpected error (request_id ${requestId})`, err);
+    }
+    const wire = toWireError(err, requestId);
+    return c.json(wire.body, wire.status as 400, { ...wire.headers, 'X-Request-Id': requestId });
+  });
+  return app;
+}

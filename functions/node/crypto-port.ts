@@ -1,0 +1,59 @@
+/**
+ * The crypto port on Node: node:crypto's synchronous one-shot calls on the same keys jose
+ * imported (KeyObject.from a CryptoKey shares the key material; converted once per key and kept
+ * while the key lives). No job, no thread hand-off: under concurrent load on one core this does
+ * the exchange's verify + sign + hash in well under half the time WebCrypto takes
+ * (docs/performance.md). Workers keep shared/keys/crypto-port.ts's WebCrypto adapter.
+ */
+import { constants, createHash, KeyObject, sign, verify, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
+import { errors as joseErrors } from 'jose';
+import { type CryptoPort, webCryptoPort } from '../../shared/keys/crypto-port.ts';
+
+const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+
+function keyObject(key: CryptoKey): KeyObject {
+  let object = keyObjects.get(key);
+  if (!object) keyObjects.set(key, (object = KeyObject.from(key)));
+  return object;
+}
+
+/** node:crypto's digest and key options for a JWS algorithm (RFC 7518 §3). */
+function parameters(alg: string, key: CryptoKey): { digest: string | null; key: SignKeyObjectInput & VerifyKeyObjectInput } {
+  const object = keyObject(key);
+  if (alg === 'EdDSA' || alg === 'Ed25519') return { digest: null, key: { key: object } };
+  const digest = `sha${alg.slice(-3)}`;
+  if (alg.startsWith('ES')) return { digest, key: { key: object, dsaEncoding: 'ieee-p1363' } };
+  if (alg.startsWith('PS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } };
+  if (alg.startsWith('RS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PADDING } };
+  throw new joseErrors.JOSENotSupported(`unsupported JWS algorithm ${alg}`);
+}
+
+/** node:crypto's and OpenSSL's errors about keys and algorithms, as opposed to programming errors. */
+function isCryptoError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('ERR_OSSL') || code.startsWith('ERR_CRYPTO'));
+}
+
+export const nodeCryptoPort: CryptoPort = {
+  async verify(alg, key, data, signature) {
+    try {
+      const p = parameters(alg, key);
+      return verify(p.digest, data, p.key, signature);
+    } catch (err) {
+      // OpenSSL's refusals (a key that cannot verify with this algorithm) mean "no"; anything
+      // else (a TypeError: wrong arguments) is a defect for the error boundary.
+      if (isCryptoError(err)) return false;
+      throw err;
+    }
+  },
+  async sign(alg, key, data) {
+    // A non-extractable private key (the ephemeral `keys: generate` one) cannot become a KeyObject
+    // without Node's DEP0204 deprecation: WebCrypto signs with it instead (development only).
+    if (key.type === 'private' && !key.extractable) return webCryptoPort.sign(alg, key, data);
+    const p = parameters(alg, key);
+    return sign(p.digest, data, p.key);
+  },
+  async sha256Hex(text) {
+    return createHash('sha256').update(text).digest('hex');
+  },
+};

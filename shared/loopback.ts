@@ -1,5 +1,0 @@
-/** Loopback hosts: the only hosts for which plain http is accepted in issuer and endpoint URLs. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}

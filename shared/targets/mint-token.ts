@@ -1,0 +1,60 @@
+/**
+ * Minting the broker's own JWT for `kubernetes-oidc` targets.
+ *
+ * The payload is serialized so that its base64url encoding contains neither `-` nor `_`:
+ * Argo Server decodes the claims with Go's base64.RawStdEncoding (the standard alphabet), and a
+ * payload that uses the URL-safe characters loses its creator labels there. In ASCII JSON those
+ * characters come only from `>`, `?`, `~`, DEL and non-ASCII bytes, so each is written as a
+ * `\uXXXX` escape — the same JSON value, decoded identically under both alphabets.
+ */
+import { type CryptoPort, signCompactJws, webCryptoPort } from '../keys/crypto-port.ts';
+import type { SigningKeys } from '../keys/signing-keys.ts';
+
+export interface MintInput {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly subject: string;
+  /** Seconds since the epoch. */
+  readonly now: number;
+  readonly ttl: number;
+  readonly jti: string;
+  readonly namespace: string;
+  readonly scopes: readonly string[];
+  readonly groups: readonly string[];
+  readonly preferredUsername?: string | undefined;
+  readonly email?: string | undefined;
+  readonly act?: { readonly sub: string } | undefined;
+}
+
+export interface MintedToken {
+  readonly token: string;
+  readonly claims: Record<string, unknown>;
+  readonly expiresAt: number;
+}
+
+/** `cryptoPort` signs: node:crypto on Node, WebCrypto (the default) on Workers. */
+export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort: CryptoPort = webCryptoPort): Promise<MintedToken> {
+  const claims: Record<string, unknown> = {
+    iss: input.issuer,
+    sub: input.subject,
+    aud: input.audience,
+    iat: input.now,
+    nbf: input.now,
+    exp: input.now + input.ttl,
+    jti: input.jti,
+    groups: input.groups,
+    scope: input.scopes.join(' '),
+    namespace: input.namespace,
+  };
+  if (input.preferredUsername !== undefined) claims.preferred_username = input.preferredUsername;
+  if (input.email !== undefined) claims.email = input.email;
+  if (input.act !== undefined) claims.act = input.act;
+  const payload = new TextEncoder().encode(serializeClaims(claims));
+  const token = await signCompactJws({ alg: keys.alg, kid: keys.kid, typ: 'JWT' }, payload, keys.privateKey, cryptoPort);
+  return { token, claims, expiresAt: input.now + input.ttl };
+}
+
+/** JSON whose base64 encoding is the same in the standard and URL-safe alphabets. */
+export function serializeClaims(claims: Record<string, unknown>): string {
+  return JSON.stringify(claims).replace(/[>?~\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
