@@ -1,6 +1,7 @@
 /**
- * Writes docs/troubleshooting.md from the check catalogue (shared/diagnose/catalogue.ts), so the
- * document says exactly what /diagnose, its page and `argo-sts diagnose` say.
+ * Writes docs/troubleshooting.md from the check catalogue (shared/diagnose/catalogue.ts) and the
+ * cluster catalogue (shared/cluster/cluster-catalogue.ts), so the document says exactly what
+ * /diagnose, its page, `argo-sts diagnose` and `argo-sts diagnose --cluster` say.
  *   npm run docs:troubleshooting            regenerate
  *   npm run docs:troubleshooting -- --check exit 1 when the committed file is stale
  */
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CHECK_CATALOGUE, type CheckEntry, type HintFacts, WIRE_CHECK_CATALOGUE } from '../shared/diagnose/catalogue.ts';
 import type { WireCheck } from '../shared/errors.ts';
 import { wireErrorFor } from '../shared/errors.ts';
+import { renderClusterTroubleshootingSection } from '../shared/cluster/cluster-catalogue.ts';
 
 /** The Markdown of docs/troubleshooting.md. */
 export function renderTroubleshootingDoc(): string {
@@ -53,10 +55,15 @@ export function renderTroubleshootingDoc(): string {
 
 const PLACEHOLDERS: HintFacts = { seconds: 95, leeway: 60, at: '<claim time>', serverTime: '<server time>' };
 
+/** The whole document: the broker's checks, then the cluster's. */
+export function troubleshootingDoc(): string {
+  return `${renderTroubleshootingDoc()}\n${renderClusterTroubleshootingSection()}`;
+}
+
 export const TROUBLESHOOTING_DOC = fileURLToPath(new URL('../docs/troubleshooting.md', import.meta.url));
 
 if (import.meta.main) {
-  const wanted = renderTroubleshootingDoc();
+  const wanted = troubleshootingDoc();
   if (process.argv.includes('--check')) {
     let current = '';
     try {

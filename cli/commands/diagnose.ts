@@ -21,11 +21,13 @@ import { type CliIo, type Command, EXIT, UsageError } from '../command.ts';
 import { readNamedToken } from '../exchange/token-source.ts';
 import { parseFlags } from '../flags.ts';
 import { tokenTypeFlag, USER_AGENT } from './exchange.ts';
+import { CLUSTER_HELP, CLUSTER_TRANSCRIPT, runClusterDiagnosis } from './diagnose-cluster.ts';
 
 const FLAGS = {
   broker: 'string', config: 'string', audience: 'string', scope: 'strings', namespace: 'string', ttl: 'string',
   'token-env': 'string', leeway: 'string', json: 'boolean',
   'actor-token-env': 'string', 'actor-token-file': 'string', 'actor-token-type': 'string',
+  cluster: 'string', kubeconfig: 'string', context: 'string', verb: 'string', resource: 'string',
 } as const;
 
 export const diagnoseCommand: Command = {
@@ -34,6 +36,7 @@ export const diagnoseCommand: Command = {
   help: `Usage: argo-sts diagnose [TOKEN | -] [--broker URL | --config FILE] [--audience TARGET] [--scope S]...
                          [--namespace NS] [--ttl N] [--token-env NAME] [--leeway 60s] [--json]
                          [--actor-token-env NAME | --actor-token-file PATH] [--actor-token-type T]
+       argo-sts diagnose --cluster AUTHN_CONFIG [TOKEN | -] [--kubeconfig FILE] [--json]
 
 Runs every check /token runs — format, issuer, signature, audience, expiry, not_before, issued_at,
 policy, target, namespace, scope — and prints each with its status, the numbers (clock skew, leeway,
@@ -64,10 +67,22 @@ could not be asked; 2 usage error.
 Examples:
   argo-sts exchange ... || argo-sts diagnose --broker https://sts.example.com --audience argo-prod - <<<"$TOKEN"
   printf %s "$ID_TOKEN" | argo-sts diagnose -          # offline: times and signature
-  argo-sts diagnose --config /etc/argo-sts/config.yaml --token-env ID_TOKEN --audience argo-prod --json`,
+  argo-sts diagnose --config /etc/argo-sts/config.yaml --token-env ID_TOKEN --audience argo-prod --json
+
+${CLUSTER_HELP}
+
+${CLUSTER_TRANSCRIPT}`,
   async run(args, io) {
     const flags = parseFlags(args, FLAGS, { positionals: 1 });
     const token = await readToken(flags._[0], flags['token-env'], io);
+    if (flags.cluster !== undefined) {
+      const other = (['broker', 'config', 'audience', 'scope', 'ttl', 'leeway', 'actor-token-env', 'actor-token-file'] as const).find((f) => flags[f] !== undefined);
+      if (other) throw new UsageError(`--cluster diagnoses against a cluster's configuration; --${other} belongs to the broker modes`);
+      return runClusterDiagnosis({ ...flags, cluster: flags.cluster }, token, io);
+    }
+    if (flags.kubeconfig !== undefined || flags.verb !== undefined || flags.resource !== undefined || flags.context !== undefined) {
+      throw new UsageError('--kubeconfig, --context, --verb and --resource need --cluster');
+    }
     if (flags._[0] === '-' && flags['actor-token-file'] === '-') throw new UsageError('only one token can come from stdin');
     const actor = await readNamedToken('actor', flags['actor-token-env'], flags['actor-token-file'], io);
     const actorTokenType = tokenTypeFlag('--actor-token-type', flags['actor-token-type'], TOKEN_TYPE_ACCESS_TOKEN);

@@ -17,13 +17,14 @@ import { readNamedToken, resolveSubjectToken } from '../exchange/token-source.ts
 import { parseFlags } from '../flags.ts';
 import { argoServerVariables } from '../exchange/render-credential.ts';
 import { packageVersion } from '../version.ts';
+import { registerClusterTool } from './mcp-cluster-tool.ts';
 
 /** The package's version, reported to MCP clients and in the broker's audit events (user_agent). */
 const VERSION = packageVersion();
 
 export const mcpCommand: Command = {
   name: 'mcp',
-  summary: 'serve request_argo_credentials and diagnose_token to an AI agent (Model Context Protocol, stdio)',
+  summary: 'serve request_argo_credentials, diagnose_token and diagnose_cluster_token to an AI agent (Model Context Protocol, stdio)',
   help: `Usage: argo-sts mcp --broker URL [subject token source] [--actor-token-env NAME | --actor-token-file PATH]
 
 A Model Context Protocol server on stdin/stdout for agent frameworks. Tools:
@@ -31,6 +32,8 @@ A Model Context Protocol server on stdin/stdout for agent frameworks. Tools:
                             short-lived Argo/Kubernetes token (ARGO_TOKEN, ARGO_SERVER, ARGO_NAMESPACE).
                             The reason is recorded in the broker's audit event.
   diagnose_token            the broker's /diagnose checks for the same request (why it is refused)
+  diagnose_cluster_token    would a cluster's kube-apiserver authenticate the subject token (or the credential
+                            the broker mints), for its AuthenticationConfiguration given as text; as whom, why not
 
   --broker URL              the broker (default: $ARGO_STS_URL)
   --token-env NAME | --token-file PATH
@@ -224,6 +227,12 @@ export function createMcpServer(options: McpOptions): McpServer {
     } catch (err) {
       return toolError(err);
     }
+  });
+
+  registerClusterTool(server, {
+    subjectToken: async () => (await resolveSubjectToken(options.subject, options.io)).token,
+    credential: async (request) => (await exchange(options.client, { ...(await baseRequest(request)), reason: request.reason })).accessToken,
+    onError: toolError,
   });
 
   return server;

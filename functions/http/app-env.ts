@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import type { Broker } from '../../shared/broker/broker.ts';
 import type { BodyChunks } from '../../shared/exchange/token-request.ts';
+import type { FetchLike } from '../../shared/http/fetch-capped.ts';
 
 export interface AppRuntime {
   /** The broker for this process or isolate; built once. */
@@ -18,6 +19,8 @@ export interface AppRuntime {
    * web Request's stream (Node: the IncomingMessage). Absent: the body is read from c.req.raw.
    */
   requestBody?(c: Context): BodyChunks | undefined;
+  /** A fetch trusting a private CA (PEM), where the runtime can (Node); the diagnose page's cluster section uses it. */
+  fetchTrustingCa?(caPem: string): FetchLike;
 }
 
 export type AppEnv = { Variables: { requestId: string; runtime: AppRuntime } };

@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import { StsError, toWireError } from '../../shared/errors.ts';
 import { diagnoseRoutes } from './routes/diagnose.ts';
+import { diagnoseClusterRoutes } from './routes/diagnose-cluster.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetsRoutes } from './routes/targets.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -28,6 +29,7 @@ export function createApp(runtime: AppRuntime): Hono<AppEnv> {
   app.route('/', healthRoutes);
   app.route('/', targetsRoutes);
   app.route('/', diagnoseRoutes);
+  app.route('/', diagnoseClusterRoutes);
 
   app.notFound((c) => c.json({ error: 'not_found', error_description: `no route for ${c.req.method} ${c.req.path}` }, 404));
 

@@ -1,6 +1,6 @@
 /**
  * GET /metrics on Node: Prometheus text format through prom-client. functions/node.ts creates the
- * metrics, hands them to the broker as its metrics port and mounts this route; functions/app.ts
+ * metrics, hands them to the broker as its metrics port and mounts this route; functions/http/app.ts
  * never imports this file, so prom-client stays out of the Workers bundle.
  */
 import { Hono } from 'hono';

@@ -72,6 +72,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     },
     clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
     requestBody: incomingBody,
+    fetchTrustingCa,
     logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
   });
   metrics.watchSigningKeys(() => broker.signingKeys);

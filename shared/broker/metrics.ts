@@ -1,6 +1,6 @@
 /**
  * The metrics port: what the broker measures, for the runtime to export. On Node it is backed by
- * prom-client and served at /metrics (functions/http/routes/metrics.ts, injected by functions/node.ts,
+ * prom-client and served at /metrics (functions/node/prometheus.ts, mounted by functions/node/start-server.ts,
  * so prom-client never reaches the Workers bundle); on Workers `logMetrics` writes the same
  * measurements as structured log fields. Label values come from the config (idp, policy names,
  * configured issuers) and from closed unions (decision, error code), never from a token.

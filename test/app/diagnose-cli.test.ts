@@ -82,7 +82,7 @@ describe('remote: argo-sts diagnose --broker URL asks POST /diagnose', () => {
     expect(stdout).toMatch(/✗ issued_at\s+the token was issued 95 s in the future/);
     expect(stdout).toContain('95 s, leeway 60 s');
     expect(stdout).toMatch(/hint: .*NTP/);
-    expect(stdout).toContain('disclosure full (diagnose.reveal: verified)');
+    expect(stdout).toContain('disclosure full (diagnose.reveal: full)');
     expect(stdout).not.toContain(token);
   });
 

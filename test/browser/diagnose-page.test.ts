@@ -138,7 +138,7 @@ describe('the /diagnose page in Chromium', () => {
     expect(await page.locator('#checks li.pass .hint').count()).toBe(0);
     expect(await page.locator('#checks li[data-check="target"] .note').textContent()).toContain('--auth-mode=client');
     // The configured disclosure mode, beside what this answer disclosed.
-    expect(await page.textContent('#meta')).toContain('diagnose.reveal: verified');
+    expect(await page.textContent('#meta')).toContain('diagnose.reveal: full');
     await page.screenshot({ path: `${ARTIFACTS}diagnose-issue.png`, fullPage: true });
     await page.close();
   });

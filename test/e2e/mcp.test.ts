@@ -73,10 +73,10 @@ afterAll(async () => {
 });
 
 describe('argo-sts mcp through the SDK client', () => {
-  it('lists request_argo_credentials (reason required) and diagnose_token', async () => {
+  it('lists request_argo_credentials (reason required), diagnose_token and diagnose_cluster_token', async () => {
     const { tools } = await client.listTools();
     const request = tools.find((t) => t.name === 'request_argo_credentials');
-    expect(tools.map((t) => t.name).sort()).toEqual(['diagnose_token', 'request_argo_credentials']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['diagnose_cluster_token', 'diagnose_token', 'request_argo_credentials']);
     expect(request?.inputSchema.required).toEqual(['scopes', 'reason']);
     expect(Object.keys(request?.inputSchema.properties ?? {}).sort()).toEqual(['audience', 'namespace', 'reason', 'scopes', 'ttl']);
   });

@@ -4,6 +4,7 @@
  */
 import { msalEntraClientFactory } from '../../functions/ports/entra-msal.ts';
 import { createApp } from '../../functions/http/app.ts';
+import { fetchTrustingCa } from '../../functions/node/ca-fetch.ts';
 import type { AuditSink } from '../../shared/audit/audit-event.ts';
 import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { type BrokerPorts, createBroker } from '../../shared/broker/create-broker.ts';
@@ -51,6 +52,7 @@ export async function buildHarness(configYaml: string, options: { now: number; e
   const app = createApp({
     broker: async () => broker,
     clientIp: () => '127.0.0.1',
+    fetchTrustingCa,
     logError: (message) => errors.push(message),
   });
   return {

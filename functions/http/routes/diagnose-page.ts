@@ -5,6 +5,7 @@
  * rendered with textContent only, so nothing in a token or a config can become markup.
  */
 import { CHECK_CATALOGUE } from '../../../shared/diagnose/catalogue.ts';
+import { CLUSTER_PAGE_CSS, CLUSTER_PAGE_HTML, CLUSTER_PAGE_SCRIPT } from './diagnose-cluster-page.ts';
 
 export function newNonce(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(18));
@@ -246,7 +247,7 @@ export function renderDiagnosePage(nonce: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>argo-sts · diagnose a token</title>
-<style nonce="${nonce}">${CSS}</style>
+<style nonce="${nonce}">${CSS}${CLUSTER_PAGE_CSS}</style>
 </head>
 <body>
 <h1>Why is my token refused?</h1>
@@ -267,7 +268,8 @@ export function renderDiagnosePage(nonce: string): string {
   <ol id="checks"></ol>
   <details id="token" hidden></details>
 </section>
-<script nonce="${nonce}">${SCRIPT.replace('__TITLES__', scriptJson(TITLES))}</script>
+${CLUSTER_PAGE_HTML}
+<script nonce="${nonce}">${SCRIPT.replace('__TITLES__', scriptJson(TITLES))}${CLUSTER_PAGE_SCRIPT}</script>
 </body>
 </html>
 `;
