@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --disable-warning=ExperimentalWarning
-/** The `argo-sts` command. Needs Node 24 (run it through npx or npm run in this package). */
+/** The `argo-sts` command (bin/argo-sts.js runs it, or its build in lib/). Inside a clone: `npx argo-sts` after `npm ci`. */
 import { fchmodSync, fstatSync } from 'node:fs';
 import { runCli } from './main.ts';
 

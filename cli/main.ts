@@ -2,13 +2,14 @@
 import { ConfigError } from '../shared/config/parse-config.ts';
 import { type CliIo, type Command, EXIT, UsageError } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
+import { packageVersion } from './version.ts';
 
 export function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return `argo-sts: a security token service for Argo Workflows and Kubernetes
 
-Usage: argo-sts <command> [flags]      argo-sts <command> --help
+Usage: argo-sts <command> [flags]      argo-sts <command> --help      argo-sts --version
 
 Commands:
 ${lines.join('\n')}
@@ -29,6 +30,10 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     const topic = args[0] === 'help' ? findCommand(args.slice(1)) : undefined;
     io.stdout(topic ? `${topic.command.help}\n` : usage());
     return args.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    io.stdout(`${packageVersion()}\n`);
+    return EXIT.ok;
   }
   const found = findCommand(args);
   if (!found) {

@@ -1,5 +1,5 @@
 /** `argo-sts demo` (`npm run demo`): the whole story on loopback, in about a second. */
-import { type Command } from '../command.ts';
+import { type Command, EXIT } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 
 export const demo: Command = {
@@ -18,8 +18,23 @@ trail in a temporary directory. Then shows:
 Stops everything it started and removes the directory. Exit status 0 when every scene behaved.`,
   async run(args, io) {
     parseFlags(args, {});
+    // The installed package carries no devDependencies, and the demo's OpenID Provider is one.
+    if (!resolves('oidc-provider')) {
+      io.stderr('argo-sts demo: the demo runs in a clone of the repository (npm ci && npm run demo): its OpenID Provider, oidc-provider, is a devDependency that an installed argo-sts does not have\n');
+      return EXIT.failed;
+    }
     // Loaded on demand: the demo's servers and node:sqlite are not needed by other commands.
     const { runDemo } = await import('../demo/run-demo.ts');
     return runDemo(io);
   },
 };
+
+function resolves(specifier: string): boolean {
+  try {
+    import.meta.resolve(specifier);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return false;
+    throw err;
+  }
+}

@@ -16,9 +16,11 @@ import { ClientCredentialsToken, clientCredentialsFromFlags } from '../exchange/
 import { readNamedToken, resolveSubjectToken } from '../exchange/token-source.ts';
 import { parseFlags } from '../flags.ts';
 import { argoServerVariables } from '../exchange/render-credential.ts';
+import { packageVersion } from '../version.ts';
 import { registerClusterTool } from './mcp-cluster-tool.ts';
 
-const VERSION = '0.1.0';
+/** The package's version, reported to MCP clients and in the broker's audit events (user_agent). */
+const VERSION = packageVersion();
 
 export const mcpCommand: Command = {
   name: 'mcp',
@@ -49,8 +51,8 @@ A Model Context Protocol server on stdin/stdout for agent frameworks. Tools:
   --argo-server URL         the Argo Server to report (default: the target's argo_server from GET /targets)
 Tokens are re-read on every call. stdout carries the protocol only; messages go to stderr.
 
-Example client configuration:
-  {"command": "npx", "args": ["argo-sts", "mcp", "--broker", "https://sts.example.com",
+Example client configuration (argo-sts installed, e.g. npm install -g ./argo-sts-<version>.tgz):
+  {"command": "argo-sts", "args": ["mcp", "--broker", "https://sts.example.com",
    "--token-file", "/run/secrets/user-token", "--actor-token-file", "/run/secrets/agent-token"]}`,
   async run(args, io) {
     const flags = parseFlags(args, {

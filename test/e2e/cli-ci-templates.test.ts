@@ -6,7 +6,8 @@
  * broker on loopback. The scripts are read from the YAML files themselves.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,12 +26,14 @@ let gitlab: LoopbackIdp;
 let actions: ActionsTokenEndpoint;
 let broker: NodeServer;
 let dir: string;
+let githubPath: string;
 const auditLines: Record<string, any>[] = [];
 /** The Node 24 running this test, first on PATH, as setup-node would put it. */
 const PATH = `${dirname(process.execPath)}:${process.env.PATH}`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'argo-sts-ci-'));
+  githubPath = join(dir, 'github_path');
   github = await startLoopbackIdp();
   gitlab = await startLoopbackIdp();
   actions = await startActionsTokenEndpoint((audience) => github.sign(fixtureClaims('github-actions', Math.floor(Date.now() / 1000), { iss: github.issuer, aud: audience })));
@@ -61,6 +64,24 @@ function envFileLines(text: string): Record<string, string> {
 }
 
 describe('the GitHub composite action', () => {
+  it('installs argo-sts from its own checkout: npm ci of the runtime dependencies there, its bin first on PATH', async () => {
+    const action = parse(await readFile(join(REPO_ROOT, 'infra/github-action/action.yml'), 'utf8'));
+    const step = action.runs.steps.find((s: { name?: string }) => s.name === "Install argo-sts from the action's checkout");
+    // A stand-in npm that records its arguments: the real `npm ci --omit=dev` would prune this checkout.
+    const fakeBin = join(dir, 'fake-npm');
+    await mkdir(fakeBin);
+    await writeFile(join(fakeBin, 'npm'), `#!/bin/sh\nprintf '%s\\n' "$@" > "${join(dir, 'npm-args')}"\n`, { mode: 0o755 });
+    await mkdir(join(dir, 'runner-temp'));
+    await writeFile(githubPath, '');
+    await exec('bash', ['-c', step.run], {
+      env: { PATH: `${fakeBin}:${PATH}`, HOME: dir, GITHUB_ACTION_PATH: join(REPO_ROOT, 'infra/github-action'), RUNNER_TEMP: join(dir, 'runner-temp'), GITHUB_PATH: githubPath },
+    });
+    expect((await readFile(join(dir, 'npm-args'), 'utf8')).trim().split('\n')).toEqual(['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefix', REPO_ROOT.replace(/\/$/, '')]);
+    const [binDir, ...rest] = (await readFile(githubPath, 'utf8')).trim().split('\n');
+    expect(rest).toEqual([]);
+    expect(realpathSync(join(binDir!, 'argo-sts'))).toBe(join(REPO_ROOT, 'bin/argo-sts.js'));
+  });
+
   it('exports ARGO_TOKEN ("Bearer …"), ARGO_SERVER, ARGO_SECURE, ARGO_BASE_HREF and ARGO_NAMESPACE to GITHUB_ENV, masking the token', async () => {
     const action = parse(await readFile(join(REPO_ROOT, 'infra/github-action/action.yml'), 'utf8'));
     const step = action.runs.steps.find((s: { id?: string }) => s.id === 'exchange');
@@ -71,7 +92,8 @@ describe('the GitHub composite action', () => {
     await writeFile(githubOutput, '');
     const { stdout } = await exec('bash', ['-c', step.run], {
       env: {
-        PATH, HOME: dir, ...actions.env,
+        // What the install step put on GITHUB_PATH, before the Node 24 of setup-node.
+        PATH: `${(await readFile(githubPath, 'utf8')).trim()}:${PATH}`, HOME: dir, ...actions.env,
         GITHUB_ACTION_PATH: join(REPO_ROOT, 'infra/github-action'), GITHUB_ENV: githubEnv, GITHUB_OUTPUT: githubOutput,
         ARGO_STS_URL: broker.url, INPUT_AUDIENCE: 'argo-prod', INPUT_SCOPE: 'argo:submit', INPUT_NAMESPACE: '', INPUT_TTL: '15m',
         INPUT_TOKEN_AUDIENCE: 'argo-sts', INPUT_ARGO_SERVER: '', INPUT_REASON: 'nightly build of acme/app',
@@ -93,11 +115,15 @@ describe('the GitLab CI template', () => {
     expect(job.id_tokens.ARGO_STS_ID_TOKEN.aud).toBe('argo-sts');
     const script = `${(job.before_script as string[]).join('\n')}\nprintf '%s\\n' "$ARGO_TOKEN" "$ARGO_SERVER" "$ARGO_NAMESPACE" "\${ARGO_STS_ID_TOKEN:-unset}"`;
     const idToken = await gitlab.sign(fixtureClaims('gitlab-ci', Math.floor(Date.now() / 1000), { iss: gitlab.issuer }));
+    // The image's installed `argo-sts` (the template's default ARGO_STS_CLI), first on PATH.
+    const installed = join(dir, 'gitlab-bin');
+    await mkdir(installed);
+    await symlink(join(REPO_ROOT, 'bin/argo-sts.js'), join(installed, 'argo-sts'));
+    expect(job.variables.ARGO_STS_CLI).toBe('argo-sts');
     const { stdout } = await exec('sh', ['-c', script], {
       env: {
-        PATH, HOME: dir, ...job.variables,
+        PATH: `${installed}:${PATH}`, HOME: dir, ...job.variables,
         ARGO_STS_ID_TOKEN: idToken, ARGO_STS_URL: broker.url, ARGO_STS_AUDIENCE: 'argo-prod', ARGO_STS_SCOPE: 'argo:submit',
-        ARGO_STS_CLI: `node --disable-warning=ExperimentalWarning ${join(REPO_ROOT, 'cli/argo-sts.ts')}`,
         CI_PIPELINE_ID: '4242', CI_JOB_ID: '777', CI_PROJECT_PATH: 'platform/pipelines', CI_COMMIT_SHORT_SHA: 'a1b2c3d4',
       },
     });

@@ -170,7 +170,8 @@ const HOSTILE: readonly Case[] = [
     const [, payload] = (await t.github()).split('.');
     return token({ subject_token: `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.` });
   }, expected: { status: 400, error: 'invalid_request', check: 'format' } },
-  { name: 'a subject token over 16 KiB', request: async () => token({ subject_token: 'a'.repeat(16 * 1024 + 1) }), expected: { status: 400, error: 'invalid_request', check: 'format' } },
+  // The token's own check, format, as for a missing, empty or Bearer-prefixed subject token.
+  { name: 'a subject token over 16 KiB', request: async () => token({ subject_token: `${'a'.repeat(16 * 1024 + 1)}` }), expected: { status: 400, error: 'invalid_request', check: 'format' } },
   { name: 'another grant type', request: async (t) => token({ subject_token: await t.github(), grant_type: 'client_credentials' }), expected: { status: 400, error: 'unsupported_grant_type', check: 'request' } },
   { name: 'a repeated parameter', request: async (t) => ({ method: 'POST', path: '/token', headers: form, body: `${exchangeBody({ subject_token: await t.github() })}&audience=argo-prod` }), expected: { status: 400, error: 'invalid_request', check: 'request' } },
   { name: 'a content type other than form or JSON', request: async (t) => ({ method: 'POST', path: '/token', headers: { 'content-type': 'text/plain' }, body: exchangeBody({ subject_token: await t.github() }) }), expected: { status: 400, error: 'invalid_request', check: 'request' } },
