@@ -4,6 +4,7 @@ import { approveCommand, denyCommand } from './approve.ts';
 import { audit } from './audit.ts';
 import { configCheck } from './config-check.ts';
 import { demo } from './demo.ts';
+import { devToken } from './dev-token.ts';
 import { diagnoseCommand } from './diagnose.ts';
 import { exchangeCommand, kubectlCredentialCommand } from './exchange.ts';
 import { mcpCommand } from './mcp.ts';
@@ -11,4 +12,4 @@ import { keysGenerate } from './keys-generate.ts';
 import { render } from './render.ts';
 import { serve } from './serve.ts';
 
-export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, render, exchangeCommand, kubectlCredentialCommand, diagnoseCommand, mcpCommand, approveCommand, denyCommand, demo, audit];
+export const COMMANDS: readonly Command[] = [serve, configCheck, keysGenerate, render, exchangeCommand, kubectlCredentialCommand, diagnoseCommand, mcpCommand, approveCommand, denyCommand, demo, devToken, audit];

@@ -19,6 +19,8 @@ import type { CliIo } from '../command.ts';
 import { runCli } from '../main.ts';
 import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from './github-actions-runner.ts';
 import { type KeycloakRealm, startKeycloakRealm } from './keycloak-realm.ts';
+import { playgroundFile } from './playground-file.ts';
+import { publishPlayground, startTokenDesk, untilStopped } from './playground.ts';
 
 const ALICE = { username: 'alice', sub: 'f2b6c1d4-3e5a-4b7c-9d8e-0a1b2c3d4e5f', email: 'alice@example.com', groups: ['platform-engineers'] };
 const AGENT = 'release-agent';
@@ -118,7 +120,14 @@ function printRefusal(p: Printer, err: unknown): void {
   throw err;
 }
 
-export async function runDemo(io: CliIo): Promise<number> {
+export interface DemoOptions {
+  /** Leave the IdPs and a broker running afterwards: the playground (playground.ts). */
+  readonly keep?: boolean;
+  /** The playground broker's port (README's curl uses 8787). */
+  readonly port?: number;
+}
+
+export async function runDemo(io: CliIo, options: DemoOptions = {}): Promise<number> {
   const p = new Printer(io.stdout);
   const dir = await mkdtemp(join(tmpdir(), 'argo-sts-demo-'));
   const auditDb = join(dir, 'audit.db');
@@ -248,6 +257,7 @@ export async function runDemo(io: CliIo): Promise<number> {
     p.line(`(${dir} and its database are deleted when the demo ends; a broker's own trail is its audit.sink.)`);
     p.line();
     p.line('Demo complete. Next: docs/clients.md (CI, kubectl, the client library), docs/agents.md (delegation, MCP).');
+    if (options.keep) await keepPlayground(p, io, { github, realm, config: demoConfig(github, realm, auditDb), port: options.port ?? 8787 }, interrupted);
     return 0;
   } finally {
     process.off('SIGINT', interrupted);
@@ -257,5 +267,44 @@ export async function runDemo(io: CliIo): Promise<number> {
     await actions?.close().catch(() => {});
     await github?.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The playground: a broker on the port README's curl uses, the IdPs, and their token desk, until Ctrl-C. */
+async function keepPlayground(
+  p: Printer, io: CliIo, parts: { github: LoopbackIdp; realm: KeycloakRealm; config: string; port: number }, interrupted: () => void,
+): Promise<void> {
+  const playground = await startNodeServer({ config: parseConfigText(parts.config), port: parts.port, env: {}, warn: () => {} });
+  const tokenDesk = await startTokenDesk(parts.github, parts.realm, [ALICE.username]);
+  const unpublishFile = publishPlayground(io.env, { broker: playground.url, desk: tokenDesk.url });
+  // From here Ctrl-C is the normal way out: stop cleanly, exit 0.
+  process.off('SIGINT', interrupted);
+  process.off('SIGTERM', interrupted);
+  try {
+    p.scene('The playground stays up (Ctrl-C stops it)');
+    p.fields({
+      broker: `${playground.url}  (config: ci-main for acme/app main, platform-engineers for alice)`,
+      'GitHub Actions': `${parts.github.issuer}`,
+      'Keycloak realm': `${parts.realm.issuer}  (user alice)`,
+      'token desk': `${tokenDesk.url}  (argo-sts dev token reads its address from ${playgroundFile(io.env)})`,
+    });
+    p.line();
+    p.line('Get a token and try README\'s exchange, a diagnosis and the page:');
+    p.line('   export GITHUB_OIDC_TOKEN="$(npx argo-sts dev token --idp github)"');
+    p.line(`   curl -s ${playground.url}/token \\`);
+    p.line('     -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\');
+    p.line('     -d subject_token_type=urn:ietf:params:oauth:token-type:id_token \\');
+    p.line('     -d subject_token="$GITHUB_OIDC_TOKEN" \\');
+    p.line('     -d audience=argo-prod -d scope=argo:submit -d namespace=ci');
+    p.line(`   printf %s "$GITHUB_OIDC_TOKEN" | npx argo-sts diagnose --broker ${playground.url} --audience argo-prod -`);
+    p.line(`   open ${playground.url}/diagnose and paste the token; alice's: npx argo-sts dev token --idp keycloak`);
+    p.line('(installed package: argo-sts instead of npx argo-sts)');
+    p.line('playground ready');
+    await untilStopped();
+    p.line('stopping the playground');
+  } finally {
+    unpublishFile();
+    await tokenDesk.close().catch(() => {});
+    await playground.close().catch(() => {});
   }
 }
