@@ -75,7 +75,9 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   // Approvals live in the same database when there is one (else in memory).
   const openApprovalStore = sinkSpec?.startsWith('sqlite:')
     ? async () => (await import('./sqlite-approval-store.ts')).sqliteApprovalStore(sinkSpec.slice('sqlite:'.length))
-    : undefined;
+    : sinkSpec === 'postgres'
+      ? async () => (await import('./postgres/approval-store.ts')).postgresApprovalStore(await openPostgres())
+      : undefined;
   // Prometheus at /metrics: the broker reports through this port; prom-client stays on Node.
   const metrics = createPrometheusMetrics();
   const broker = await createBroker(config, {

@@ -12,6 +12,8 @@ import { connectPostgres } from '../../functions/node/postgres/connect.ts';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../functions/node/postgres/migrations.ts';
 import { PostgresAuditSink } from '../../functions/node/postgres/audit-sink.ts';
 import { postgresStateStores, type PostgresStateStores } from '../../functions/node/postgres/state-stores.ts';
+import { postgresApprovalStore } from '../../functions/node/postgres/approval-store.ts';
+import type { ApprovalRecord } from '../../shared/exchange/approvals.ts';
 import { type PostgresServer, startPostgres } from '../support/postgres-server.ts';
 
 let pg: PostgresServer;
@@ -159,13 +161,38 @@ describe('the audit sink', () => {
   });
 });
 
+describe('the approval store', () => {
+  it('is shared by replicas: created on one, decided once across both, spent once', async () => {
+    const [one, two] = [postgresApprovalStore(a), postgresApprovalStore(b)];
+    const now = Math.floor(Date.now() / 1000);
+    const id = crypto.randomUUID().replace(/-/g, '');
+    const record: ApprovalRecord = {
+      id, status: 'pending', policy: 'ci-main', requester: 'github:repo:acme/app', target: 'argo-prod', namespace: 'ci',
+      scopes: ['argo:manage'], ttl: 600, fingerprint: 'f', created_at: now, expires_at: now + 600,
+    };
+    await one.create(record);
+    expect((await two.get(id))?.status).toBe('pending');
+    const decisions = await Promise.all([one.decide(id, 'approved', 'keycloak:bob', now), two.decide(id, 'denied', 'keycloak:carol', now)]);
+    expect(decisions.filter(Boolean)).toHaveLength(1);
+    const decided = await one.get(id);
+    expect([['approved', 'keycloak:bob'], ['denied', 'keycloak:carol']]).toContainEqual([decided?.status, decided?.approver]);
+    if (decided?.status === 'approved') {
+      const spends = await Promise.all([one.consume(id, now), two.consume(id, now)]);
+      expect(spends.filter(Boolean)).toHaveLength(1);
+      expect((await two.get(id))?.status).toBe('issued');
+    }
+    expect(await one.get('no-such-approval')).toBeUndefined();
+  });
+});
+
 describe('a serving role that may only append to the audit table', () => {
   it('serves an up-to-date database, and cannot change or delete an audit row', async () => {
     const password = crypto.randomUUID();
     await pg.psql(`CREATE ROLE argo_sts_serve LOGIN PASSWORD '${password}';
       GRANT SELECT ON argo_sts_migrations TO argo_sts_serve;
       GRANT INSERT ON audit_events TO argo_sts_serve;
-      GRANT SELECT, INSERT, UPDATE, DELETE ON argo_sts_spent_jtis, argo_sts_rate_buckets TO argo_sts_serve;`);
+      GRANT SELECT, INSERT, UPDATE, DELETE ON argo_sts_spent_jtis, argo_sts_rate_buckets TO argo_sts_serve;
+      GRANT SELECT, INSERT, UPDATE ON approvals TO argo_sts_serve;`);
     const url = new URL(pg.url);
     url.username = 'argo_sts_serve';
     url.password = password;

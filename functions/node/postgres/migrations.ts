@@ -118,6 +118,16 @@ export const POSTGRES_MIGRATIONS: readonly { readonly id: number; readonly sql: 
       'ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS approval_id TEXT',
     ],
   },
+  {
+    // Approvals (shared/exchange/approvals.ts): shared by every replica, as the audit table is.
+    id: 3,
+    sql: [
+      `CREATE TABLE IF NOT EXISTS approvals (
+        id TEXT PRIMARY KEY, status TEXT NOT NULL, record TEXT NOT NULL, expires_at BIGINT NOT NULL,
+        approver TEXT, decided_at BIGINT
+      )`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE =
