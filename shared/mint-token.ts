@@ -22,6 +22,7 @@ export interface MintInput {
   readonly scopes: readonly string[];
   readonly groups: readonly string[];
   readonly preferredUsername?: string | undefined;
+  /** Only an email the subject token's IdP verified; minted with `email_verified: true`. */
   readonly email?: string | undefined;
   readonly act?: { readonly sub: string } | undefined;
 }
@@ -47,7 +48,8 @@ export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort:
     namespace: input.namespace,
   };
   if (input.preferredUsername !== undefined) claims.preferred_username = input.preferredUsername;
-  if (input.email !== undefined) claims.email = input.email;
+  // Only a verified email is ever given to mint; saying so keeps Argo from showing it unverified.
+  if (input.email !== undefined) Object.assign(claims, { email: input.email, email_verified: true });
   if (input.act !== undefined) claims.act = input.act;
   const payload = new TextEncoder().encode(serializeClaims(claims));
   const token = await signCompactJws({ alg: keys.alg, kid: keys.kid, typ: 'JWT' }, payload, keys.privateKey, cryptoPort);

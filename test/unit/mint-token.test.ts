@@ -72,11 +72,12 @@ describe('mintToken: the kubernetes-oidc JWT', () => {
     const plain = await mintToken(keys, input());
     expect(plain.claims).not.toHaveProperty('preferred_username');
     expect(plain.claims).not.toHaveProperty('email');
+    expect(plain.claims).not.toHaveProperty('email_verified');
     expect(plain.claims).not.toHaveProperty('act');
 
     const full = await mintToken(keys, input({ preferredUsername: 'alice', email: 'alice@example.com', act: { sub: 'keycloak:agent-7' } }));
     const { payload } = await verify(full.token);
-    expect(payload).toMatchObject({ preferred_username: 'alice', email: 'alice@example.com', act: { sub: 'keycloak:agent-7' } });
+    expect(payload).toMatchObject({ preferred_username: 'alice', email: 'alice@example.com', email_verified: true, act: { sub: 'keycloak:agent-7' } });
   });
 
   it('writes an empty scope list as an empty scope string', async () => {
