@@ -169,6 +169,9 @@ describe('argo-sts render', () => {
     expect(verbs('argo:read', 'argoproj.io', 'workflows')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:read', 'argoproj.io', 'workflowtaskresults')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:read', '', 'pods/log')).toEqual(['get', 'list', 'watch']);
+    // Argo UI's Events tab watches core events.
+    expect(verbs('argo:read', '', 'events')).toEqual(['get', 'list', 'watch']);
+    expect(verbs('argo:submit', '', 'events')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:submit', 'argoproj.io', 'workflows')).toEqual(['create', 'get', 'list', 'watch']);
     expect(verbs('argo:submit', 'argoproj.io', 'workflowtemplates')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:manage', 'argoproj.io', 'cronworkflows')).toEqual(['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']);
