@@ -11,6 +11,7 @@ import { StsError } from './errors.ts';
 import { evaluatePolicy, grantedTtl } from './evaluate-policy.ts';
 import { findingError, firstFailure } from './findings.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
+import { pipelineUsername } from './mint-token.ts';
 import { groupFor } from './scopes.ts';
 import type { SigningKeys } from './signing-keys.ts';
 import { issueCredential, type TargetIssuers } from './targets/issue-credential.ts';
@@ -143,7 +144,7 @@ export async function exchangeToken(
       namespace: grant.namespace,
       scopes: grant.scopes,
       groups: grant.scopes.map((scope) => groupFor(grant.namespace, scope)),
-      preferredUsername: stringClaim(subject.claims.preferred_username),
+      preferredUsername: stringClaim(subject.claims.preferred_username) ?? pipelineUsername(subject.idp, subject.claims),
       email: subject.claims.email_verified === true ? stringClaim(subject.claims.email) : undefined,
       act: event.actor ? { sub: event.actor } : undefined,
     });

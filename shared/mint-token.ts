@@ -56,6 +56,28 @@ export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort:
   return { token, claims, expiresAt: input.now + input.ttl };
 }
 
+/** Argo Server's label values hold at most 63 characters (it keeps the last 63 of longer ones). */
+const ARGO_LABEL_MAX = 63;
+const PIPELINE_CLAIM: Record<string, string> = { 'github-actions': 'repository', gitlab: 'project_path' };
+
+/**
+ * The `preferred_username` minted for a pipeline whose token has none: `<idp>/<repository>`
+ * (GitHub Actions) or `<idp>/<project_path>` (GitLab), so that Argo's
+ * `workflows.argoproj.io/creator-preferred-username` label names the pipeline where the
+ * `creator` label (the tail of `sub`) has lost its owner. Longer than a label: its head and a
+ * short hash of the whole, so it still fits and stays distinct.
+ */
+export function pipelineUsername(idp: { readonly name: string; readonly preset: string }, claims: Record<string, unknown>): string | undefined {
+  const claim = PIPELINE_CLAIM[idp.preset];
+  const value = claim === undefined ? undefined : claims[claim];
+  if (typeof value !== 'string' || value === '') return undefined;
+  const name = `${idp.name}/${value}`;
+  if (name.length <= ARGO_LABEL_MAX) return name;
+  let hash = 0x811c9dc5; // FNV-1a: a label hint, not a security boundary
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return `${name.slice(0, ARGO_LABEL_MAX - 9)}-${hash.toString(16).padStart(8, '0')}`;
+}
+
 /** JSON whose base64 encoding is the same in the standard and URL-safe alphabets. */
 export function serializeClaims(claims: Record<string, unknown>): string {
   return JSON.stringify(claims).replace(/[>?~\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type MintInput, mintToken, serializeClaims } from '../../shared/mint-token.ts';
+import { type MintInput, mintToken, pipelineUsername, serializeClaims } from '../../shared/mint-token.ts';
 import { generatePrivateJwks, loadSigningKeys, type SigningKeys } from '../../shared/signing-keys.ts';
 
 const NOW = 1_790_000_000;
@@ -173,5 +173,23 @@ describe('mintToken: property — the payload segment never uses - or _', () => 
     );
     // the generator does exercise the hazard: plain JSON.stringify would have failed on some runs
     expect(plainJsonWouldUseUrlSafeChars).toBeGreaterThan(0);
+  });
+});
+
+describe('pipelineUsername (the preferred_username of a pipeline token that has none)', () => {
+  it('names the repository or project under the idp, for Argo\'s creator-preferred-username label', () => {
+    expect(pipelineUsername({ name: 'github', preset: 'github-actions' }, { repository: 'acme/app' })).toBe('github/acme/app');
+    expect(pipelineUsername({ name: 'gitlab', preset: 'gitlab' }, { project_path: 'platform/ci/pipelines' })).toBe('gitlab/platform/ci/pipelines');
+    expect(pipelineUsername({ name: 'keycloak', preset: 'keycloak' }, { repository: 'acme/app' })).toBeUndefined();
+    expect(pipelineUsername({ name: 'github', preset: 'github-actions' }, {})).toBeUndefined();
+  });
+
+  it('fits a 63-character label: a long name keeps its head and ends with a hash of the whole', () => {
+    const a = pipelineUsername({ name: 'github', preset: 'github-actions' }, { repository: 'acme-platform-engineering/payments-reconciliation-service' })!;
+    const b = pipelineUsername({ name: 'github', preset: 'github-actions' }, { repository: 'acme-platform-engineering/payments-reconciliation-servicf' })!;
+    expect(a).toHaveLength(63);
+    expect(a.startsWith('github/acme-platform-engineering/payments-reconciliati')).toBe(true);
+    expect(a).toMatch(/-[0-9a-f]{8}$/);
+    expect(b).not.toBe(a);
   });
 });
