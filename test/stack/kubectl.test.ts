@@ -27,7 +27,7 @@ describe('kubectl auth whoami through the argo-sts exec plugin', () => {
     expect([...user!.groups].sort()).toEqual(['argo-sts:team-a:argo:read', 'argo-sts:team-a:k8s:view', 'system:authenticated']);
     const credentialId = user!.extra?.['authentication.kubernetes.io/credential-id'];
     expect(credentialId).toHaveLength(1);
-    const issued = auditEvents().filter((e) => e.decision === 'issued' && e.sub === `keycloak:${aliceSub}`).map((e) => `JTI=${e.jti as string}`);
+    const issued = auditEvents().filter((e) => e.decision === 'issued' && e.idp === 'keycloak' && e.sub === aliceSub).map((e) => `JTI=${e.jti as string}`);
     expect(issued).toContain(credentialId![0]);
     expect(user!.extra?.['argo-sts.io/actor']).toBeUndefined();
   });

@@ -96,7 +96,11 @@ function prepareArgoSource(): void {
 
 export const GO_BUILDS: readonly GoBuild[] = [
   { module: 'etcd', outputs: ['etcd'], packages: ['.'] },
-  { module: 'kube', outputs: ['kube-apiserver', 'kubectl'], packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl'] },
+  {
+    module: 'kube',
+    outputs: ['kube-apiserver', 'kube-controller-manager', 'kubectl'],
+    packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager', 'k8s.io/kubernetes/cmd/kubectl'],
+  },
   { module: 'argo', outputs: ['argo'], packages: ['github.com/argoproj/argo-workflows/v4/cmd/argo'], prepare: prepareArgoSource },
 ];
 
@@ -306,7 +310,7 @@ function makePki(dir: string): Pki {
 // ---------------------------------------------------------------------------------------------
 // The broker's config for the stack
 
-export interface Ports { etcd: number; etcdPeer: number; kube: number; argo: number; keycloak: number; keycloakManagement: number; broker: number; brokerTls: number; ciIdp: number }
+export interface Ports { etcd: number; etcdPeer: number; kube: number; controllerManager: number; argo: number; keycloak: number; keycloakManagement: number; broker: number; brokerTls: number; ciIdp: number }
 
 export const TARGETS = { oidc: 'stack', otherAudience: 'elsewhere', tokenRequest: 'stack-tokenrequest' } as const;
 export const KUBE_AUDIENCE = 'https://kubernetes.stack.test';
@@ -337,6 +341,7 @@ targets:
   - name: ${TARGETS.tokenRequest}
     kind: kubernetes-tokenrequest
     api_server: https://127.0.0.1:${ports.kube}
+    argo_server: https://127.0.0.1:${ports.argo}
     credentials: "file:${files.clusterToken}"
     ca: "file:${files.ca}"
     audiences: [${TOKENREQUEST_AUDIENCE}]
@@ -412,6 +417,22 @@ current-context: stack
 `;
 }
 
+function tokenKubeconfig(ports: Ports, pki: Pki, token: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: stack
+  cluster: { server: "https://127.0.0.1:${ports.kube}", certificate-authority: "${pki.ca}" }
+users:
+- name: service-account
+  user: { token: "${token}" }
+contexts:
+- name: stack
+  context: { cluster: stack, user: service-account }
+current-context: stack
+`;
+}
+
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
@@ -445,7 +466,7 @@ export async function up(): Promise<void> {
   const upStarted = Date.now();
 
   const ports: Ports = {
-    etcd: await freePort(), etcdPeer: await freePort(), kube: await freePort(), argo: await freePort(), keycloak: await freePort(),
+    etcd: await freePort(), etcdPeer: await freePort(), kube: await freePort(), controllerManager: await freePort(), argo: await freePort(), keycloak: await freePort(),
     keycloakManagement: await freePort(), broker: await freePort(), brokerTls: await freePort(), ciIdp: await freePort(),
   };
   const pki = makePki(join(RUN, 'pki'));
@@ -507,31 +528,63 @@ export async function up(): Promise<void> {
   const adminTls = { ca: pki.ca, cert: pki.adminCert, key: pki.adminKey };
   await waitFor('kube-apiserver', kube, 180_000, async () => (await httpsGet(`https://127.0.0.1:${ports.kube}/readyz`, adminTls)).status === 200);
 
+  // Only the controllers whose work the cluster side relies on: the aggregated ClusterRoles that
+  // k8s:view and k8s:edit bind (view, edit are filled by clusterrole-aggregation) and the token of
+  // the broker's rendered ServiceAccount Secret.
+  const controllerManager = startProcess('kube-controller-manager', join(BIN, 'kube-controller-manager'), [
+    `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1', `--secure-port=${ports.controllerManager}`, '--leader-elect=false',
+    '--controllers=clusterrole-aggregation,serviceaccount-token,serviceaccount', '--use-service-account-credentials=false',
+    `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.ca}`, `--cert-dir=${join(kubeDir, 'controller-manager')}`,
+  ]);
+  await waitFor('kube-controller-manager', controllerManager, 120_000, async () => (await httpsGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: pki.ca })).status > 0);
+
   // The cluster side: namespaces, Argo's CRDs, what render wrote, the broker's own token.
-  const applied = Date.now();
+  let applied = Date.now();
+  const step = (what: string) => {
+    log(`${what}: ${seconds(applied)}`);
+    applied = Date.now();
+  };
   kubectl(kubeconfig, ['apply', '-f', '-'], NAMESPACES.map((n) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${n} }\n`).join('---\n'));
   const crds = join(ARGO_SOURCE, 'manifests/base/crds/full');
   kubectl(kubeconfig, ['apply', '--server-side', ...readdirSync(crds).filter((f) => /^argoproj\.io_.*\.yaml$/.test(f)).flatMap((f) => ['-f', join(crds, f)])]);
   kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  step('namespaces and Argo CRDs');
   for (const file of [`${TARGETS.oidc}/rbac.yaml`, `${TARGETS.tokenRequest}/service-accounts.yaml`, `${TARGETS.tokenRequest}/broker-access.yaml`]) {
     kubectl(kubeconfig, ['apply', '-f', join(rendered, file)]);
   }
-  // No controller-manager runs, so the rendered token Secret stays empty: the broker's token
-  // comes from the TokenRequest API instead (as `kubectl create token` does).
-  writeFileSync(clusterToken, kubectl(kubeconfig, ['-n', 'argo-sts', 'create', 'token', 'argo-sts', '--duration=24h']).trim(), { mode: 0o600 });
+  // The broker's credential, as docs/cluster-setup.md has the operator read it: the token the
+  // controller manager wrote into the rendered Secret.
+  await waitFor('kube-controller-manager', controllerManager, 60_000, async () => {
+    const token = spawnSync(join(BIN, 'kubectl'), ['--kubeconfig', kubeconfig, '-n', 'argo-sts', 'get', 'secret', 'argo-sts-token', '-o', 'jsonpath={.data.token}'], { encoding: 'utf8' }).stdout;
+    if (!token) return false;
+    writeFileSync(clusterToken, Buffer.from(token, 'base64').toString('utf8'), { mode: 0o600 });
+    return true;
+  });
+  await waitFor('kube-controller-manager', controllerManager, 60_000, async () =>
+    kubectl(kubeconfig, ['get', 'clusterrole', 'view', '-o', 'jsonpath={.rules}']).trim() !== '');
   kubectl(kubeconfig, ['-n', 'argo', 'create', 'secret', 'tls', 'argo-server-tls', `--cert=${pki.servingCert}`, `--key=${pki.servingKey}`]);
-  log(`cluster side applied in ${seconds(applied)}`);
+  // Argo Server reads the workflow controller's ConfigMap at start (no controller runs here).
+  kubectl(kubeconfig, ['-n', 'argo', 'create', 'configmap', 'workflow-controller-configmap']);
+  // Argo Server's own identity, as Argo's cluster install gives it: its ServiceAccount and ClusterRole.
+  const argoManifests = join(ARGO_SOURCE, 'manifests');
+  kubectl(kubeconfig, ['-n', 'argo', 'apply', '-f', join(argoManifests, 'base/argo-server/argo-server-sa.yaml'), '-f', join(argoManifests, 'cluster-install-no-crds/argo-server-rbac/argo-server-clusterole.yaml')]);
+  kubectl(kubeconfig, ['create', 'clusterrolebinding', 'argo-server-binding', '--clusterrole=argo-server-cluster-role', '--serviceaccount=argo:argo-server']);
+  const argoServerKubeconfig = join(kubeDir, 'argo-server.kubeconfig');
+  writeFileSync(argoServerKubeconfig, tokenKubeconfig(ports, pki, kubectl(kubeconfig, ['-n', 'argo', 'create', 'token', 'argo-server', '--duration=24h']).trim()), { mode: 0o600 });
+  step('rendered RBAC, the broker\'s token, Argo Server\'s TLS secret');
 
   const broker = startBroker(configFile, ports, pki);
   await waitFor('ci-idp', ciIdp, 30_000, async () => (await fetch(`http://127.0.0.1:${ports.ciIdp}/.well-known/openid-configuration`)).ok);
   await waitForBroker(broker, ports, pki);
 
-  // Argo Server's own kubeconfig is the admin's; in client mode it calls the API with each caller's token.
+  // In client mode Argo Server calls the API with each caller's bearer token, on the host and CA
+  // of its default kubeconfig (KUBECONFIG; util/kubeconfig drops that kubeconfig's own credentials).
   const argo = startProcess('argo-server', join(BIN, 'argo'), [
     'server', '--auth-mode=client', '--secure=true', '--tls-certificate-secret-name=argo-server-tls', `--port=${ports.argo}`,
-    '--kubeconfig', kubeconfig, '--namespace', 'argo', '--hsts=false', '--loglevel=info',
-  ]);
-  await waitFor('argo-server', argo, 120_000, async () => (await httpsGet(`https://127.0.0.1:${ports.argo}/api/v1/version`, { ca: pki.ca })).status === 200);
+    '--namespace', 'argo', '--hsts=false', '--loglevel=info',
+  ], { env: { ...process.env, KUBECONFIG: argoServerKubeconfig } });
+  await waitFor('argo-server', argo, 120_000, async () => [200, 401].includes((await httpsGet(`https://127.0.0.1:${ports.argo}/api/v1/version`, { ca: pki.ca })).status));
 
   await waitFor('keycloak', keycloak, 300_000, async () => (await fetch(`http://127.0.0.1:${ports.keycloak}/realms/${REALM}/.well-known/openid-configuration`)).ok);
 

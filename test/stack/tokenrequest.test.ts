@@ -33,7 +33,7 @@ describe('kubernetes-tokenrequest', () => {
     expect(await canI(kubeconfig, 'create', 'workflows.argoproj.io', 'team-a')).toBe('no');
   });
 
-  it('is refused by the TokenRequest API below its 10-minute minimum, which the broker never asks for', async () => {
+  it('asks for the TokenRequest API\'s 10-minute minimum when a client requests less', async () => {
     const r = await argoSts(['exchange', '--broker', stack.broker.url, '--audience', TARGETS.tokenRequest, '--namespace', 'ci', '--ttl', '60s', '--token-env', 'CI_ID_TOKEN', '--json'], { CI_ID_TOKEN: await ciToken() });
     expect(r.code).toBe(0);
     const issued = JSON.parse(r.stdout) as { access_token: string };
