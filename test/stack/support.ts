@@ -89,7 +89,7 @@ export function argo(env: Record<string, string>, args: readonly string[]): Prom
 export function parseEnv(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)="((?:[^"\\]|\\.)*)"$/.exec(line);
+    const m = /^([A-Z0-9_]+)="((?:[^"\\]|\\.)*)"$/.exec(line);
     if (m) out[m[1]!] = m[2]!.replace(/\\(.)/g, '$1');
   }
   return out;
