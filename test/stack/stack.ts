@@ -620,7 +620,9 @@ export async function restartBroker(): Promise<void> {
 
 export async function down(): Promise<void> {
   const pids = readPids();
-  for (const name of Object.keys(pids).reverse()) await stopProcess(name, pids[name]!);
+  // Clients first (they would log the servers' going away), then all the rest together.
+  for (const name of ['argo-server', 'argo-sts', 'tls-proxy']) if (pids[name]) await stopProcess(name, pids[name]);
+  await Promise.all(Object.entries(pids).filter(([name]) => !['argo-server', 'argo-sts', 'tls-proxy'].includes(name)).map(([name, pid]) => stopProcess(name, pid)));
   rmSync(PIDS, { force: true });
   rmSync(STACK_JSON, { force: true });
   if (Object.keys(pids).length) log(`stopped ${Object.keys(pids).join(', ')}`);
