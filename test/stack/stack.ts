@@ -535,9 +535,10 @@ export async function up(): Promise<void> {
     `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
     '--bind-address=127.0.0.1', `--secure-port=${ports.controllerManager}`, '--leader-elect=false',
     '--controllers=clusterrole-aggregation,serviceaccount-token,serviceaccount', '--use-service-account-credentials=false',
-    `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.ca}`, `--cert-dir=${join(kubeDir, 'controller-manager')}`,
+    `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.ca}`,
+    `--tls-cert-file=${pki.servingCert}`, `--tls-private-key-file=${pki.servingKey}`,
   ]);
-  await waitFor('kube-controller-manager', controllerManager, 120_000, async () => (await httpsGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: pki.ca })).status > 0);
+  await waitFor('kube-controller-manager', controllerManager, 120_000, async () => (await httpsGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: pki.ca })).status === 200);
 
   // The cluster side: namespaces, Argo's CRDs, what render wrote, the broker's own token.
   let applied = Date.now();
