@@ -534,7 +534,7 @@ export async function up(): Promise<void> {
   const controllerManager = startProcess('kube-controller-manager', join(BIN, 'kube-controller-manager'), [
     `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
     '--bind-address=127.0.0.1', `--secure-port=${ports.controllerManager}`, '--leader-elect=false',
-    '--controllers=clusterrole-aggregation,serviceaccount-token,serviceaccount', '--use-service-account-credentials=false',
+    '--controllers=clusterrole-aggregation-controller,serviceaccount-token-controller,serviceaccount-controller', '--use-service-account-credentials=false',
     `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.ca}`,
     `--tls-cert-file=${pki.servingCert}`, `--tls-private-key-file=${pki.servingKey}`,
   ]);
