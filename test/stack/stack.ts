@@ -40,7 +40,7 @@ const goEnv = {
   GOMODCACHE: join(STACK, 'go/mod'),
   GOCACHE: join(STACK, 'go/cache'),
   GOPATH: join(STACK, 'go/path'),
-  GOFLAGS: '-modcacherw',
+  GOFLAGS: '-modcacherw -buildvcs=false',
   GOTOOLCHAIN: 'local',
   GOTELEMETRY: 'off',
 };
