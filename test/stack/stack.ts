@@ -562,15 +562,18 @@ export async function up(): Promise<void> {
     writeFileSync(clusterToken, Buffer.from(token, 'base64').toString('utf8'), { mode: 0o600 });
     return true;
   });
-  await waitFor('kube-controller-manager', controllerManager, 60_000, async () =>
-    kubectl(kubeconfig, ['get', 'clusterrole', 'view', '-o', 'jsonpath={.rules}']).trim() !== '');
   kubectl(kubeconfig, ['-n', 'argo', 'create', 'secret', 'tls', 'argo-server-tls', `--cert=${pki.servingCert}`, `--key=${pki.servingKey}`]);
   // Argo Server reads the workflow controller's ConfigMap at start (no controller runs here).
   kubectl(kubeconfig, ['-n', 'argo', 'create', 'configmap', 'workflow-controller-configmap']);
   // Argo Server's own identity, as Argo's cluster install gives it: its ServiceAccount and ClusterRole.
   const argoManifests = join(ARGO_SOURCE, 'manifests');
   kubectl(kubeconfig, ['-n', 'argo', 'apply', '-f', join(argoManifests, 'base/argo-server/argo-server-sa.yaml'), '-f', join(argoManifests, 'cluster-install-no-crds/argo-server-rbac/argo-server-clusterole.yaml')]);
+  // Argo's cluster install also aggregates workflow permissions into Kubernetes' view/edit/admin.
+  kubectl(kubeconfig, ['apply', '-f', join(argoManifests, 'cluster-install-no-crds/workflow-controller-rbac/workflow-aggregate-roles.yaml')]);
   kubectl(kubeconfig, ['create', 'clusterrolebinding', 'argo-server-binding', '--clusterrole=argo-server-cluster-role', '--serviceaccount=argo:argo-server']);
+  // The aggregated view role (k8s:view) has Argo's rules once the controller has run.
+  await waitFor('kube-controller-manager', controllerManager, 60_000, async () =>
+    kubectl(kubeconfig, ['get', 'clusterrole', 'view', '-o', 'jsonpath={.rules}']).includes('"workflows"'));
   const argoServerKubeconfig = join(kubeDir, 'argo-server.kubeconfig');
   writeFileSync(argoServerKubeconfig, tokenKubeconfig(ports, pki, kubectl(kubeconfig, ['-n', 'argo', 'create', 'token', 'argo-server', '--duration=24h']).trim()), { mode: 0o600 });
   step('rendered RBAC, the broker\'s token, Argo Server\'s TLS secret');
