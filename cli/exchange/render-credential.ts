@@ -25,7 +25,8 @@ function quoted(value: string): string {
 
 /**
  * The Argo CLI's variables for a server URL, as Argo's own UI prints them ("Using your login"):
- * ARGO_SERVER is host:port (no scheme), ARGO_SECURE says TLS, ARGO_BASE_HREF carries a path, and
+ * ARGO_SERVER is host:port (no scheme), ARGO_SECURE says TLS, ARGO_BASE_HREF carries a path with no
+ * trailing slash (the CLI appends "/api/v1/…" to it, so "/argo/" would call "/argo//api/v1/…"), and
  * ARGO_HTTP1 makes the CLI use plain HTTP/1 REST, which passes every ingress and proxy.
  * ARGO_TOKEN is sent verbatim, so it holds "Bearer ".
  */
@@ -34,7 +35,8 @@ export function argoServerVariables(argoServer: string): Record<string, string> 
   const secure = url.protocol === 'https:';
   const port = url.port || (secure ? '443' : '80');
   const vars: Record<string, string> = { ARGO_SERVER: `${url.hostname}:${port}`, ARGO_SECURE: String(secure), ARGO_HTTP1: 'true' };
-  if (url.pathname !== '/' && url.pathname !== '') vars.ARGO_BASE_HREF = url.pathname.replace(/\/?$/, '/');
+  const path = url.pathname.replace(/\/+$/, '');
+  if (path !== '') vars.ARGO_BASE_HREF = path;
   return vars;
 }
 

@@ -27,6 +27,10 @@ export interface RenderOptions {
   readonly argoNamespace: string;
   readonly brokerNamespace: string;
   readonly brokerServiceAccount: string;
+  /** PEM bundle kube-apiserver trusts for the issuer (jwt[].issuer.certificateAuthority), for a private CA. */
+  readonly issuerCertificateAuthority?: string | undefined;
+  /** Where kube-apiserver fetches discovery instead of issuer + /.well-known/openid-configuration. */
+  readonly discoveryUrl?: string | undefined;
 }
 
 export const DEFAULT_RENDER_OPTIONS: RenderOptions = {
@@ -57,6 +61,7 @@ export class RenderError extends Error {
 
 const LABELS = { 'app.kubernetes.io/managed-by': 'argo-sts' };
 export const USERNAME_PREFIX = 'argo-sts:';
+export const ACTOR_EXTRA_KEY = 'argo-sts.io/actor';
 const TOKEN_REQUESTER_ROLE = 'argo-sts:token-requester';
 
 /** apiserver.config.k8s.io version for a Kubernetes minor version. */
@@ -70,13 +75,19 @@ export function authenticationConfigVersion(k8sVersion: string): 'v1' | 'v1beta1
 
 export function renderCluster(config: Config, options: RenderOptions = DEFAULT_RENDER_OPTIONS): Rendered {
   const version = authenticationConfigVersion(options.k8sVersion);
+  if (options.discoveryUrl !== undefined && !/^https:\/\/[^/?#]/.test(options.discoveryUrl)) {
+    throw new RenderError(`--discovery-url must be an https URL, got "${options.discoveryUrl}"`);
+  }
   const files: RenderedFile[] = [];
   const warnings: string[] = [];
   for (const target of config.targets) {
     const policies = config.policies.filter((p) => p.targets.includes(target.name));
     if (target.kind === 'kubernetes-oidc') {
+      if (!config.issuer.startsWith('https://')) {
+        throw new RenderError(`target ${target.name}: issuer ${config.issuer} is not https; kube-apiserver accepts only https issuer URLs in an AuthenticationConfiguration (serve the broker over TLS)`);
+      }
       files.push(
-        { path: `${target.name}/authentication-config.yaml`, header: authHeader(target.name), documents: [authenticationConfiguration(config, target.audience, version)] },
+        { path: `${target.name}/authentication-config.yaml`, header: authHeader(target.name), documents: [authenticationConfiguration(config, target.audience, version, options)] },
         { path: `${target.name}/rbac.yaml`, header: `RBAC for target ${target.name}: the groups argo-sts tokens carry, bound to exactly their scopes.\nkubectl apply -f rbac.yaml`, documents: groupRbac(config, policies) },
         argoServerFile(target.name, options),
       );
@@ -106,13 +117,23 @@ kubectl apply -f broker-access.yaml, then store the token as the target's creden
   kubectl -n ${options.brokerNamespace} get secret ${options.brokerServiceAccount}-token -o jsonpath='{.data.token}' | base64 -d`;
 }
 
-export function authenticationConfiguration(config: Config, audience: string, version: 'v1' | 'v1beta1'): Manifest {
+export function authenticationConfiguration(
+  config: Config,
+  audience: string,
+  version: 'v1' | 'v1beta1',
+  issuerOptions: Pick<RenderOptions, 'issuerCertificateAuthority' | 'discoveryUrl'> = {},
+): Manifest {
   const maxTtl = config.defaults.max_ttl;
   return {
     apiVersion: `apiserver.config.k8s.io/${version}`,
     kind: 'AuthenticationConfiguration',
     jwt: [{
-      issuer: { url: config.issuer, audiences: [audience] },
+      issuer: {
+        url: config.issuer,
+        ...(issuerOptions.discoveryUrl !== undefined ? { discoveryURL: issuerOptions.discoveryUrl } : {}),
+        ...(issuerOptions.issuerCertificateAuthority !== undefined ? { certificateAuthority: issuerOptions.issuerCertificateAuthority } : {}),
+        audiences: [audience],
+      },
       claimValidationRules: [{
         expression: `claims.exp - claims.iat <= ${maxTtl}`,
         message: `argo-sts tokens live at most ${maxTtl} s (defaults.max_ttl)`,
@@ -120,13 +141,13 @@ export function authenticationConfiguration(config: Config, audience: string, ve
       claimMappings: {
         username: { claim: 'sub', prefix: USERNAME_PREFIX },
         groups: { claim: 'groups', prefix: '' },
-        // The agent beside the person in the Kubernetes audit log, and the broker's jti (the
-        // id of this credential in the broker's audit trail). An empty value is not set.
-        extra: [
-          { key: 'argo-sts.io/actor', valueExpression: 'has(claims.act) && has(claims.act.sub) ? claims.act.sub : ""' },
-          { key: 'argo-sts.io/credential-id', valueExpression: 'has(claims.jti) ? claims.jti : ""' },
-        ],
+        // A delegated credential's agent, so the cluster's audit log names it beside the person.
+        extra: [{ key: ACTOR_EXTRA_KEY, valueExpression: "has(claims.act) && has(claims.act.sub) ? claims.act.sub : ''" }],
       },
+      userValidationRules: [{
+        expression: `user.groups.all(g, g.startsWith('${USERNAME_PREFIX}'))`,
+        message: `argo-sts tokens carry only ${USERNAME_PREFIX} groups`,
+      }],
     }],
   };
 }

@@ -11,6 +11,7 @@ import { evaluatePolicy, grantedTtl, servesIdentity } from '../policy/evaluate-p
 import { findingError, firstFailure } from '../checks.ts';
 import { groupFor } from '../policy/scopes.ts';
 import { issueCredential } from '../targets/issue-credential.ts';
+import { pipelineUsername } from '../targets/mint-token.ts';
 import { reserveSingleUseToken } from './replay-cache.ts';
 import { parseTokenRequest, type RawParameters, type TokenRequest } from './token-request.ts';
 import { GRANT_TYPE_JWT_BEARER, TOKEN_TYPE_JWT } from '../oauth.ts';
@@ -146,7 +147,7 @@ export async function exchangeToken(
       namespace: grant.namespace,
       scopes: grant.scopes,
       groups: grant.scopes.map((scope) => groupFor(grant.namespace, scope)),
-      preferredUsername: stringClaim(subject.claims.preferred_username),
+      preferredUsername: stringClaim(subject.claims.preferred_username) ?? pipelineUsername(subject.idp, subject.claims),
       email: subject.claims.email_verified === true ? stringClaim(subject.claims.email) : undefined,
       act: grant.act,
     });

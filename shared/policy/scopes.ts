@@ -16,6 +16,8 @@ const ARGO_RESOURCES = [
 const argoRead = [
   { apiGroups: [ARGO], resources: ARGO_RESOURCES, verbs: READ },
   { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: READ },
+  // Argo UI's Events tab watches the namespace's core events.
+  { apiGroups: [''], resources: ['events'], verbs: READ },
 ];
 /** Submitting, also from a template or cron workflow, creates a Workflow (Argo Server reads the template as the caller). */
 const argoSubmit = [
@@ -33,7 +35,7 @@ const argoManage = [
 ];
 
 export const BUILT_IN_SCOPES: Readonly<Record<string, ScopeDefinition & { clusterRole?: string }>> = {
-  'argo:read': { description: 'read workflows, templates, cron workflows, event bindings, pods and logs', rules: argoRead },
+  'argo:read': { description: 'read workflows, templates, cron workflows, event bindings, pods, logs and events', rules: argoRead },
   'argo:submit': { description: 'argo:read plus creating workflows and submitting from templates', rules: argoSubmit },
   'argo:manage': { description: 'argo:submit plus retry, resubmit, stop, terminate, suspend, resume; edit templates and cron workflows', rules: argoManage },
   'k8s:view': { description: "Kubernetes' built-in view role", rules: [], clusterRole: 'view' },

@@ -23,6 +23,7 @@ export interface MintInput {
   readonly scopes: readonly string[];
   readonly groups: readonly string[];
   readonly preferredUsername?: string | undefined;
+  /** Only an email the subject token's IdP verified; minted with `email_verified: true`. */
   readonly email?: string | undefined;
   readonly act?: ActorClaim | undefined;
 }
@@ -48,11 +49,34 @@ export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort:
     namespace: input.namespace,
   };
   if (input.preferredUsername !== undefined) claims.preferred_username = input.preferredUsername;
-  if (input.email !== undefined) claims.email = input.email;
+  // Only a verified email is ever given to mint; saying so keeps Argo from showing it unverified.
+  if (input.email !== undefined) Object.assign(claims, { email: input.email, email_verified: true });
   if (input.act !== undefined) claims.act = input.act;
   const payload = new TextEncoder().encode(serializeClaims(claims));
   const token = await signCompactJws({ alg: keys.alg, kid: keys.kid, typ: 'JWT' }, payload, keys.privateKey, cryptoPort);
   return { token, claims, expiresAt: input.now + input.ttl };
+}
+
+/** Argo Server's label values hold at most 63 characters (it keeps the last 63 of longer ones). */
+const ARGO_LABEL_MAX = 63;
+const PIPELINE_CLAIM: Record<string, string> = { 'github-actions': 'repository', gitlab: 'project_path' };
+
+/**
+ * The `preferred_username` minted for a pipeline whose token has none: `<idp>/<repository>`
+ * (GitHub Actions) or `<idp>/<project_path>` (GitLab), so that Argo's
+ * `workflows.argoproj.io/creator-preferred-username` label names the pipeline where the
+ * `creator` label (the tail of `sub`) has lost its owner. Longer than a label: its head and a
+ * short hash of the whole, so it still fits and stays distinct.
+ */
+export function pipelineUsername(idp: { readonly name: string; readonly preset: string }, claims: Record<string, unknown>): string | undefined {
+  const claim = PIPELINE_CLAIM[idp.preset];
+  const value = claim === undefined ? undefined : claims[claim];
+  if (typeof value !== 'string' || value === '') return undefined;
+  const name = `${idp.name}/${value}`;
+  if (name.length <= ARGO_LABEL_MAX) return name;
+  let hash = 0x811c9dc5; // FNV-1a: a label hint, not a security boundary
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return `${name.slice(0, ARGO_LABEL_MAX - 9)}-${hash.toString(16).padStart(8, '0')}`;
 }
 
 /** JSON whose base64 encoding is the same in the standard and URL-safe alphabets. */

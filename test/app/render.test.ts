@@ -86,13 +86,51 @@ describe('argo-sts render', () => {
         claimMappings: {
           username: { claim: 'sub', prefix: 'argo-sts:' },
           groups: { claim: 'groups', prefix: '' },
-          extra: [
-            { key: 'argo-sts.io/actor', valueExpression: 'has(claims.act) && has(claims.act.sub) ? claims.act.sub : ""' },
-            { key: 'argo-sts.io/credential-id', valueExpression: 'has(claims.jti) ? claims.jti : ""' },
-          ],
+          extra: [{ key: 'argo-sts.io/actor', valueExpression: "has(claims.act) && has(claims.act.sub) ? claims.act.sub : ''" }],
         },
+        userValidationRules: [{ expression: "user.groups.all(g, g.startsWith('argo-sts:'))", message: 'argo-sts tokens carry only argo-sts: groups' }],
       }],
     });
+  });
+
+  it('refuses to render an http issuer, which kube-apiserver refuses to start with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'argo-sts-render-'));
+    dirs.push(dir);
+    const config = join(dir, 'http.yaml');
+    writeFileSync(config, readFileSync(CONFIG, 'utf8').replace('issuer: https://sts.example.com/tenant-a', 'issuer: http://127.0.0.1:8787'));
+    const result = await cli(['render', '--config', config]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('issuer http://127.0.0.1:8787 is not https');
+  });
+
+  it('writes the issuer CA and discovery URL it is given into the AuthenticationConfiguration', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'argo-sts-render-'));
+    dirs.push(dir);
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n';
+    writeFileSync(join(dir, 'ca.pem'), pem);
+    const { out } = await renderTo(CONFIG, ['--issuer-ca', join(dir, 'ca.pem'), '--discovery-url', 'https://argo-sts.argo-sts.svc/.well-known/openid-configuration']);
+    const [auth] = documents(readFileSync(join(out, 'argo-prod/authentication-config.yaml'), 'utf8'));
+    expect(auth!.jwt[0].issuer).toEqual({
+      url: 'https://sts.example.com/tenant-a',
+      discoveryURL: 'https://argo-sts.argo-sts.svc/.well-known/openid-configuration',
+      certificateAuthority: pem,
+      audiences: ['https://prod.k8s.example.com'],
+    });
+    const notPem = await cli(['render', '--config', CONFIG, '--issuer-ca', CONFIG]);
+    expect(notPem.code).toBe(2);
+  });
+
+  it('quotes strings YAML 1.1 reads as booleans (a namespace "no", an audience "on")', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'argo-sts-render-'));
+    dirs.push(dir);
+    const config = join(dir, 'yaml11.yaml');
+    writeFileSync(config, readFileSync(CONFIG, 'utf8').replace('audience: https://prod.k8s.example.com', 'audience: "on"').replace(/namespaces: \[ci\]/, 'namespaces: ["no"]'));
+    const { out } = await renderTo(config);
+    const auth = readFileSync(join(out, 'argo-prod/authentication-config.yaml'), 'utf8');
+    expect(auth).toContain('- "on"');
+    const rbac = readFileSync(join(out, 'argo-prod/rbac.yaml'), 'utf8');
+    expect(rbac).toContain('namespace: "no"');
+    expect(rbac).not.toMatch(/namespace: no$/m);
   });
 
   it('uses apiserver.config.k8s.io/v1beta1 for Kubernetes 1.30–1.33 and refuses older clusters', async () => {
@@ -131,6 +169,9 @@ describe('argo-sts render', () => {
     expect(verbs('argo:read', 'argoproj.io', 'workflows')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:read', 'argoproj.io', 'workflowtaskresults')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:read', '', 'pods/log')).toEqual(['get', 'list', 'watch']);
+    // Argo UI's Events tab watches core events.
+    expect(verbs('argo:read', '', 'events')).toEqual(['get', 'list', 'watch']);
+    expect(verbs('argo:submit', '', 'events')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:submit', 'argoproj.io', 'workflows')).toEqual(['create', 'get', 'list', 'watch']);
     expect(verbs('argo:submit', 'argoproj.io', 'workflowtemplates')).toEqual(['get', 'list', 'watch']);
     expect(verbs('argo:manage', 'argoproj.io', 'cronworkflows')).toEqual(['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']);

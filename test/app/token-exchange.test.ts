@@ -90,8 +90,9 @@ describe('POST /token issues', () => {
       namespace: 'ci',
     });
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
-    // Nothing from the subject token beyond what the policy allows.
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'scope', 'sub']);
+    // Nothing from the subject token beyond what the policy allows; the pipeline's name for Argo's creator label.
+    expect(payload.preferred_username).toBe('github/acme/app');
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'preferred_username', 'scope', 'sub']);
   });
 
   it('grants only the requested scopes, and caps requested_ttl at the policy max_ttl', async () => {

@@ -100,7 +100,7 @@ describe('the GitHub composite action', () => {
       },
     });
     const exported = envFileLines(await readFile(githubEnv, 'utf8'));
-    expect(exported).toMatchObject({ ARGO_NAMESPACE: 'ci', ARGO_SERVER: 'argo.example.com:443', ARGO_SECURE: 'true', ARGO_HTTP1: 'true', ARGO_BASE_HREF: '/argo/' });
+    expect(exported).toMatchObject({ ARGO_NAMESPACE: 'ci', ARGO_SERVER: 'argo.example.com:443', ARGO_SECURE: 'true', ARGO_HTTP1: 'true', ARGO_BASE_HREF: '/argo' });
     expect(exported.ARGO_TOKEN).toMatch(/^Bearer eyJ/);
     expect(stdout).toContain(`::add-mask::${exported.ARGO_TOKEN!.slice('Bearer '.length)}`);
     expect(await readFile(githubOutput, 'utf8')).toBe('namespace=ci\n');

@@ -216,7 +216,7 @@ describe('argo-sts under `npm start`, in front of a real OpenID Provider and a G
     expect(payload.exp! - payload.iat!).toBe(600);
     // Nothing else of the subject token crosses over (no azp, client_id, realm_access, ...).
     expect(Object.keys(payload).sort()).toEqual(
-      ['aud', 'email', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'preferred_username', 'scope', 'sub'],
+      ['aud', 'email', 'email_verified', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'preferred_username', 'scope', 'sub'],
     );
   });
 
@@ -230,8 +230,9 @@ describe('argo-sts under `npm start`, in front of a real OpenID Provider and a G
       groups: ['argo-sts:ci:argo:submit', 'argo-sts:ci:argo:read'],
       namespace: 'ci',
     });
-    // GitHub tokens name no person: neither claim is invented.
-    expect(payload.preferred_username).toBeUndefined();
+    // GitHub tokens name no person: no email is invented; preferred_username names the pipeline
+    // (idp and repository) for Argo's creator-preferred-username label.
+    expect(payload.preferred_username).toBe('github/acme/app');
     expect(payload.email).toBeUndefined();
   });
 

@@ -13,7 +13,9 @@ describe('argoServerVariables', () => {
     ['https://argo.example.com', { ARGO_SERVER: 'argo.example.com:443', ARGO_SECURE: 'true', ARGO_HTTP1: 'true' }],
     ['https://argo.example.com:2746/', { ARGO_SERVER: 'argo.example.com:2746', ARGO_SECURE: 'true', ARGO_HTTP1: 'true' }],
     ['http://127.0.0.1:2746', { ARGO_SERVER: '127.0.0.1:2746', ARGO_SECURE: 'false', ARGO_HTTP1: 'true' }],
-    ['https://ops.example.com/argo', { ARGO_SERVER: 'ops.example.com:443', ARGO_SECURE: 'true', ARGO_HTTP1: 'true', ARGO_BASE_HREF: '/argo/' }],
+    // No trailing slash: the Argo CLI builds "https://" + ARGO_SERVER + ARGO_BASE_HREF + "/api/v1/…".
+    ['https://ops.example.com/argo', { ARGO_SERVER: 'ops.example.com:443', ARGO_SECURE: 'true', ARGO_HTTP1: 'true', ARGO_BASE_HREF: '/argo' }],
+    ['https://ops.example.com/argo/', { ARGO_SERVER: 'ops.example.com:443', ARGO_SECURE: 'true', ARGO_HTTP1: 'true', ARGO_BASE_HREF: '/argo' }],
   ])('turns %s into the Argo CLI\'s host:port form', (url, expected) => {
     expect(argoServerVariables(url)).toEqual(expected);
   });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type MintInput, mintToken, serializeClaims } from '../../shared/targets/mint-token.ts';
+import { type MintInput, mintToken, pipelineUsername, serializeClaims } from '../../shared/targets/mint-token.ts';
 import { generatePrivateJwks, loadSigningKeys, type SigningKeys } from '../../shared/keys/signing-keys.ts';
 
 const NOW = 1_790_000_000;
@@ -72,11 +72,12 @@ describe('mintToken: the kubernetes-oidc JWT', () => {
     const plain = await mintToken(keys, input());
     expect(plain.claims).not.toHaveProperty('preferred_username');
     expect(plain.claims).not.toHaveProperty('email');
+    expect(plain.claims).not.toHaveProperty('email_verified');
     expect(plain.claims).not.toHaveProperty('act');
 
     const full = await mintToken(keys, input({ preferredUsername: 'alice', email: 'alice@example.com', act: { sub: 'keycloak:agent-7' } }));
     const { payload } = await verify(full.token);
-    expect(payload).toMatchObject({ preferred_username: 'alice', email: 'alice@example.com', act: { sub: 'keycloak:agent-7' } });
+    expect(payload).toMatchObject({ preferred_username: 'alice', email: 'alice@example.com', email_verified: true, act: { sub: 'keycloak:agent-7' } });
   });
 
   it('writes an empty scope list as an empty scope string', async () => {
@@ -172,5 +173,23 @@ describe('mintToken: property — the payload segment never uses - or _', () => 
     );
     // the generator does exercise the hazard: plain JSON.stringify would have failed on some runs
     expect(plainJsonWouldUseUrlSafeChars).toBeGreaterThan(0);
+  });
+});
+
+describe('pipelineUsername (the preferred_username of a pipeline token that has none)', () => {
+  it('names the repository or project under the idp, for Argo\'s creator-preferred-username label', () => {
+    expect(pipelineUsername({ name: 'github', preset: 'github-actions' }, { repository: 'acme/app' })).toBe('github/acme/app');
+    expect(pipelineUsername({ name: 'gitlab', preset: 'gitlab' }, { project_path: 'platform/ci/pipelines' })).toBe('gitlab/platform/ci/pipelines');
+    expect(pipelineUsername({ name: 'keycloak', preset: 'keycloak' }, { repository: 'acme/app' })).toBeUndefined();
+    expect(pipelineUsername({ name: 'github', preset: 'github-actions' }, {})).toBeUndefined();
+  });
+
+  it('fits a 63-character label: a long name keeps its head and ends with a hash of the whole', () => {
+    const a = pipelineUsername({ name: 'github', preset: 'github-actions' }, { repository: 'acme-platform-engineering/payments-reconciliation-service' })!;
+    const b = pipelineUsername({ name: 'github', preset: 'github-actions' }, { repository: 'acme-platform-engineering/payments-reconciliation-servicf' })!;
+    expect(a).toHaveLength(63);
+    expect(a.startsWith('github/acme-platform-engineering/payments-reconciliati')).toBe(true);
+    expect(a).toMatch(/-[0-9a-f]{8}$/);
+    expect(b).not.toBe(a);
   });
 });
