@@ -16,14 +16,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const STACK = join(ROOT, '.stack');
+/**
+ * What builds take long to make — the Go module and build caches, the built binaries (stamped by
+ * their sources), the Argo source copy, the Maven repository and the Keycloak download — live in
+ * ARGO_STS_STACK_CACHE when it is set (.ci/run sets it outside the clone, so a second clone on the
+ * same machine starts warm), else in .stack/. Everything a run writes stays in .stack/.
+ */
+export const CACHE = process.env.ARGO_STS_STACK_CACHE ? resolve(process.env.ARGO_STS_STACK_CACHE) : STACK;
 export const RUN = join(STACK, 'run');
-export const BIN = join(STACK, 'bin');
+export const BIN = join(CACHE, 'bin');
 const LOGS = join(RUN, 'logs');
 const PIDS = join(RUN, 'pids.json');
 export const STACK_JSON = join(STACK, 'stack.json');
@@ -37,9 +44,9 @@ const NAMESPACES = ['argo', 'argo-sts', 'ci', 'team-a', 'team-b'];
 
 const goEnv = {
   ...process.env,
-  GOMODCACHE: join(STACK, 'go/mod'),
-  GOCACHE: join(STACK, 'go/cache'),
-  GOPATH: join(STACK, 'go/path'),
+  GOMODCACHE: join(CACHE, 'go/mod'),
+  GOCACHE: join(CACHE, 'go/cache'),
+  GOPATH: join(CACHE, 'go/path'),
   GOFLAGS: '-modcacherw -buildvcs=false',
   GOTOOLCHAIN: 'local',
   GOTELEMETRY: 'off',
@@ -72,7 +79,7 @@ interface GoBuild {
   readonly prepare?: () => void;
 }
 
-export const ARGO_SOURCE = join(STACK, `src/argo-workflows-${VERSIONS.argo}`);
+export const ARGO_SOURCE = join(CACHE, `src/argo-workflows-${VERSIONS.argo}`);
 
 /**
  * The argo-workflows module zip has no ui/dist/app, which ui/embed.go embeds (the UI is built
@@ -141,11 +148,11 @@ function buildKeycloak(): void {
   const home = keycloakHome();
   if (existsSync(join(home, 'version.txt')) && readFileSync(join(home, 'version.txt'), 'utf8').includes(`Version ${VERSIONS.keycloak}`)) return;
   const started = Date.now();
-  const dl = join(STACK, 'dl');
+  const dl = join(CACHE, 'dl');
   const logFile = join(STACK, 'logs', 'build-keycloak.log');
   log(`fetching org.keycloak:keycloak-quarkus-dist:${VERSIONS.keycloak} from Maven Central (log ${logFile})`);
   const result = spawnSync('mvn', [
-    '-B', '-q', `-Dmaven.repo.local=${join(STACK, 'm2')}`, `${DEPENDENCY_PLUGIN}:copy`,
+    '-B', '-q', `-Dmaven.repo.local=${join(CACHE, 'm2')}`, `${DEPENDENCY_PLUGIN}:copy`,
     `-Dartifact=org.keycloak:keycloak-quarkus-dist:${VERSIONS.keycloak}:tar.gz`, `-DoutputDirectory=${dl}`,
   ], { cwd: STACK, encoding: 'utf8', env: { ...process.env, JAVA_HOME: javaHome() } });
   writeFileSync(logFile, `${result.stdout ?? ''}${result.stderr ?? ''}`);
