@@ -133,7 +133,9 @@ async function load(replicasUnderLoad: () => readonly SpawnedServer[], control: 
         if (answer.jti) state.received.push({ jti: answer.jti, pid: replica.pid, at: Date.now() });
         if (answer.status === 503) await sleep(50);
       } catch {
-        // the replica died under this request (or it timed out): the client got no token
+        // the replica died under this request (or it timed out): the client got no token, and
+        // backs off as a client would, instead of spinning on a refused connection
+        await sleep(50);
       } finally {
         state.inFlight--;
       }
