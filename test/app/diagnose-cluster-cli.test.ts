@@ -29,7 +29,7 @@ const reviews: Record<string, any>[] = [];
 
 /** RBAC of the loopback API server: group → operations ("verb resource.group in namespace") it allows. */
 const RBAC: Record<string, (op: string) => boolean> = {
-  'oidc:argo-sts:ci:argo:read': (op) => /^(get|list|watch) (workflows|workflowtemplates|cronworkflows|workfloweventbindings|workflowtaskresults)\.argoproj\.io in ci$|^(get|list|watch) pods(\/log)? in ci$/.test(op),
+  'oidc:argo-sts:ci:argo:read': (op) => /^(get|list|watch) (workflows|workflowtemplates|cronworkflows|workfloweventbindings|workflowtaskresults)\.argoproj\.io in ci$|^(get|list|watch) pods(\/log)? in ci$|^(get|list|watch) events in ci$/.test(op),
 };
 
 function operation(attrs: Record<string, string>): string {
@@ -139,8 +139,8 @@ describe('argo-sts diagnose --cluster', () => {
     const authorization = JSON.parse(read.stdout).checks.at(-1);
     expect(authorization).toMatchObject({ check: 'authorization', status: 'pass' });
     expect(authorization.scopes).toEqual(expect.arrayContaining([
-      { scope: 'argo:read', namespace: 'ci', allowed: 21, total: 21, denied: [] },
-      expect.objectContaining({ scope: 'argo:submit', namespace: 'ci', allowed: 21, total: 22, denied: ['create workflows.argoproj.io in ci'] }),
+      { scope: 'argo:read', namespace: 'ci', allowed: 24, total: 24, denied: [] },
+      expect.objectContaining({ scope: 'argo:submit', namespace: 'ci', allowed: 24, total: 25, denied: ['create workflows.argoproj.io in ci'] }),
     ]));
     expect(reviews[0]!.spec).toMatchObject({ user: 'oidc:alice', groups: ['oidc:argo-sts:ci:argo:read', 'system:authenticated'] });
 

@@ -264,7 +264,7 @@ export function describeContract(target: ContractTarget): void {
         sub: `keycloak:${keycloak.clientId}`, groups: ['argo-sts:platform:argo:manage'],
         preferred_username: keycloak.mappedClaims.preferred_username, email: keycloak.mappedClaims.email,
       });
-      expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'preferred_username', 'scope', 'sub']);
+      expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'email_verified', 'exp', 'groups', 'iat', 'iss', 'jti', 'namespace', 'nbf', 'preferred_username', 'scope', 'sub']);
     });
 
     it('refuses that provider\'s token issued for another resource: 400 invalid_request (check audience)', async () => {
