@@ -4,30 +4,26 @@
  * why, pastes their own token and approves; the agent's next poll is issued. Screenshots land in
  * test/browser/artifacts/ (kept out of git).
  */
-import { serve } from '@hono/node-server';
-import { existsSync, mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { launchChromium, serveOnLoopback } from '../support/browser.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = 1_790_000_000;
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 let keycloak: LoopbackIdp;
 let h: Harness;
-let server: Server;
+let served: Awaited<ReturnType<typeof serveOnLoopback>> | undefined;
 let base: string;
 let browser: Browser;
 
 const person = (sub: string, groups: string[]) => fixtureClaims('keycloak-access-token', NOW, { iss: keycloak.issuer, sub, groups });
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run bash .ci/setup (installs Debian's chromium)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   keycloak = await startLoopbackIdp({ path: '/realms/platform' });
   h = await buildHarness(`
@@ -46,19 +42,14 @@ policies:
     scopes: [argo:read, argo:manage]
     approval: { scopes: [argo:manage], approvers: [{ idp: keycloak, claims: { groups: oncall } }] }
 `, { now: NOW, env: await signingKeysEnv() });
-  server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  served = await serveOnLoopback(h.app.fetch);
+  base = served.base;
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await served?.close();
   await keycloak?.close();
 });
 

@@ -3,48 +3,39 @@
  * 127.0.0.1 and an https loopback issuer: a person pastes a token and an AuthenticationConfiguration
  * and reads the same verdict, checks and user as `argo-sts diagnose --cluster`.
  */
-import { serve } from '@hono/node-server';
-import { existsSync, mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { launchChromium, serveOnLoopback } from '../support/browser.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
 import { type HttpsIssuer, oneIssuerConfig, pageBrokerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 
 const NOW = 1_790_000_000;
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 
 let idp: HttpsIssuer;
 let h: Harness;
-let server: Server;
+let served: Awaited<ReturnType<typeof serveOnLoopback>> | undefined;
 let base: string;
 let browser: Browser;
 
 const authConfig = () => oneIssuerConfig(idp, { rules: '      - expression: "claims.exp - claims.iat <= 600"\n        message: at most 10 minutes' });
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run bash .ci/setup (installs Debian's chromium)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   idp = await startHttpsIssuer({ path: '/realms/platform' });
   h = await buildHarness(pageBrokerConfig('http://127.0.0.1/sts'), { now: NOW, env: await signingKeysEnv() });
-  server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  served = await serveOnLoopback(h.app.fetch);
+  base = served.base;
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await served?.close();
   await idp?.close();
 });
 

@@ -3,31 +3,27 @@
  * the real app served on 127.0.0.1 with a loopback IdP. A person pastes a token, submits, and
  * reads the checks. Screenshots land in test/browser/artifacts/ (kept out of git).
  */
-import { serve } from '@hono/node-server';
-import { existsSync, mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { launchChromium, serveOnLoopback } from '../support/browser.ts';
 import { signingKeysEnv } from '../support/configs.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 
 const NOW = 1_790_000_000;
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 
 let github: LoopbackIdp;
 let h: Harness;
-let server: Server;
+let served: Awaited<ReturnType<typeof serveOnLoopback>> | undefined;
 let base: string;
 let browser: Browser;
 
 const claims = (overrides: Record<string, unknown> = {}) => fixtureClaims('github-actions', NOW, { iss: github.issuer, ...overrides });
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run bash .ci/setup (installs Debian's chromium)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   github = await startLoopbackIdp();
   h = await buildHarness(`
@@ -47,19 +43,14 @@ policies:
     namespaces: [ci]
     scopes: [argo:submit, argo:read]
 `, { now: NOW, env: await signingKeysEnv() });
-  server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s as Server));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  served = await serveOnLoopback(h.app.fetch);
+  base = served.base;
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await served?.close();
   await github?.close();
 });
 
