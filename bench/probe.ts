@@ -6,6 +6,9 @@
  *
  *   npx node bench/probe.ts [TREE ...]     # default: this checkout
  *
+ * The tree `lean` stands for the lean reference broker (bench/support/lean-reference.ts), so
+ * `npx node bench/probe.ts . lean` gives the issue's ratio in one quick run.
+ *
  * Environment: PROBE_RATE (paced rate, default 1800/s), PROBE_ROUNDS (default 3), PROBE_SINK=0
  * (no durable sink), PROBE_FLAGS (extra node flags for the servers, space-separated, e.g.
  * "--trace-gc"), PROBE_STDOUT_DIR (keep each server's stdout — audit lines, --trace-gc output — in
@@ -19,7 +22,7 @@ import type { ChildProcess } from 'node:child_process';
 import { generatePrivateJwks } from '../shared/keys/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
-import { cpuSeconds, rssMiB, NODE, NODE_FLAGS, PINNING, pinSelf, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
+import { cpuSeconds, cpuSecondsByThread, rssMiB, startLeanReference, NODE, NODE_FLAGS, PINNING, pinSelf, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
 import { presignTokens } from './support/subject-tokens.ts';
 import { benchBrokerConfig, exchangeBody } from './support/broker-config.ts';
 
@@ -35,6 +38,7 @@ const FULL = { count: 8_000, seconds: 3 };
 const HALF_SECONDS = 6;
 
 async function start(tree: string, n: number, idp: LoopbackIdp, work: string): Promise<{ child: ChildProcess; url: string }> {
+  if (tree === LEAN) return startLeanReference(idp.jwks.keys[0], join(work, `audit-lean-${n}.jsonl`), 30_000);
   const configFile = join(work, `config-${n}.json`);
   writeFileSync(configFile, JSON.stringify(benchBrokerConfig(idp, SINK ? join(work, `audit-${n}.db`) : undefined)));
   const out = openSync(join(process.env.PROBE_STDOUT_DIR ?? work, `stdout-${n}.log`), 'w');
@@ -48,6 +52,8 @@ async function start(tree: string, n: number, idp: LoopbackIdp, work: string): P
   child.stderr!.resume();
   return { child, url: `${url}/token` };
 }
+
+const LEAN = 'lean';
 
 async function run(url: string, tokens: string[], file: string, spec: Partial<LoadSpec>, pid: number): Promise<LoadResult & { perCpuSecond: number }> {
   writeFileSync(file, tokens.map(exchangeBody).join('\n'));
@@ -66,7 +72,7 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   pinSelf(PINNING.load);
-  const trees = process.argv.slice(2).map((t) => resolve(t));
+  const trees = process.argv.slice(2).map((t) => (t === LEAN ? t : resolve(t)));
   if (trees.length === 0) trees.push(REPO);
   const work = mkdtempSync(join(tmpdir(), 'argo-sts-probe-'));
   const idp = await startLoopbackIdp({ path: '/_services/token' });
@@ -89,6 +95,10 @@ async function main(): Promise<void> {
         results[n]!.max.push(half.maxMs);
         process.stdout.write(`${JSON.stringify({ round: r, tree: trees[n], rssMiB: rssMiB(s.child.pid!), perCpuSecond: full.perCpuSecond, fullP99: full.p99Ms, half: { rate: half.okPerSecond, p50: half.p50Ms, p99: half.p99Ms, max: half.maxMs } })}\n`);
       }
+    }
+    for (const [n, tree] of trees.entries()) {
+      const threads = Object.entries(cpuSecondsByThread(servers[n]!.child.pid!)).sort((a, b) => b[1] - a[1]);
+      process.stdout.write(`cpu by thread ${tree}: ${threads.map(([name, s]) => `${name} ${s.toFixed(1)} s`).join(', ')}\n`);
     }
     for (const [n, tree] of trees.entries()) {
       const m = results[n]!;

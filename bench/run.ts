@@ -33,7 +33,7 @@ import { generatePrivateJwks } from '../shared/keys/signing-keys.ts';
 import { startLoopbackIdp, type LoopbackIdp } from '../test/support/loopback-idp.ts';
 import type { LimitInput, LimitResult } from './crypto-limit.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
-import { cpuSeconds, freePort, NODE, NODE_FLAGS, PINNING, pinSelf, rssMiB, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
+import { cpuSeconds, freePort, startLeanReference, NODE, NODE_FLAGS, PINNING, pinSelf, rssMiB, runJsonScript, spawnPinned, stopGroup, waitForLine } from './support/processes.ts';
 import { benchBrokerConfig, exchangeBody } from './support/broker-config.ts';
 import { presignTokens } from './support/subject-tokens.ts';
 import { formatTable, summarize, type BenchReport } from './support/report.ts';
@@ -171,7 +171,8 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const main = await startArgoSts(idp, work, 'main', auditDb, auditLog, {}, cleanup);
   const alt = await startArgoSts(idp, work, 'webcrypto', join(work, 'audit-webcrypto.db'), join(work, 'audit-webcrypto.jsonl'), { ARGO_STS_CRYPTO: 'webcrypto' }, cleanup);
   const noSink = await startArgoSts(idp, work, 'no-sink', undefined, join(work, 'audit-no-sink.jsonl'), {}, cleanup);
-  const lean = await startLeanReference(idp, join(work, 'audit-lean.jsonl'), cleanup);
+  const lean = await startLeanReference(idp.jwks.keys[0], join(work, 'audit-lean.jsonl'), PLAN.serverStartMs);
+  cleanup.push(() => stopGroup(lean.child));
   const honoFloor = await startFloor('hono', cleanup);
   const httpFloor = await startFloor('node-http', cleanup);
   const peer = await startPeer(cleanup);
@@ -316,17 +317,6 @@ async function startArgoSts(
 }
 
 /** The lean reference broker (bench/support/lean-reference.ts) in its own pinned process. */
-async function startLeanReference(idp: LoopbackIdp, auditFile: string, cleanup: (() => Promise<void>)[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, join(BENCH, 'support', 'lean-reference.ts'), auditFile], {
-    cwd: REPO,
-    env: { ...process.env, BENCH_IDP_JWK: JSON.stringify(idp.jwks.keys[0]) },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  cleanup.push(() => stopGroup(child));
-  const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, PLAN.serverStartMs);
-  return { child, url: (JSON.parse(line) as { url: string }).url };
-}
-
 /** An HTTP floor server (bench/support/floor-server.ts) in its own pinned process. */
 async function startFloor(mode: 'hono' | 'node-http', cleanup: (() => Promise<void>)[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, join(BENCH, 'support', 'floor-server.ts'), mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });

@@ -4,9 +4,10 @@
  * wait bounded.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 export const NODE = process.execPath;
 export const NODE_FLAGS = ['--disable-warning=ExperimentalWarning'];
@@ -128,4 +129,31 @@ export function cpuSeconds(pid: number): number {
   // Fields after the command name (which may contain spaces) start at the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU seconds of each thread of a process, summed by thread name (`main`, `V8 DefaultWorke`, `libuv-worker`, …). */
+export function cpuSecondsByThread(pid: number): Record<string, number> {
+  const byName: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  }
+  return byName;
+}
+
+/** The lean reference broker (bench/support/lean-reference.ts) in its own pinned process. */
+export async function startLeanReference(idpPublicJwk: unknown, auditFile: string, ms: number): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, fileURLToPath(new URL('./lean-reference.ts', import.meta.url)), auditFile], {
+    env: { ...process.env, BENCH_IDP_JWK: JSON.stringify(idpPublicJwk) },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const [line] = await waitForLine(child, 'stdout', /^\{.*\}$/, ms);
+  return { child, url: (JSON.parse(line) as { url: string }).url };
 }
