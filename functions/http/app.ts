@@ -21,8 +21,12 @@ export function createApp(runtime: AppRuntime): Hono<AppEnv> {
     const requestId = crypto.randomUUID();
     c.set('requestId', requestId);
     c.set('runtime', runtime);
-    await next();
+    // Set before the handler runs, so c.json and friends build the response with it. c.header()
+    // on a finished response would rebuild it, and on Node that turns @hono/node-server's
+    // lightweight response into an undici Response whose body is streamed out.
     c.header('X-Request-Id', requestId);
+    await next();
+    if (!c.res.headers.has('X-Request-Id')) c.header('X-Request-Id', requestId);
   });
 
   app.route('/', tokenRoutes);
