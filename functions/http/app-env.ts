@@ -19,6 +19,11 @@ export interface AppRuntime {
    * web Request's stream (Node: the IncomingMessage). Absent: the body is read from c.req.raw.
    */
   requestBody?(c: Context): BodyChunks | undefined;
+  /**
+   * A request header (lower-case name) straight from the runtime, when it has a cheaper way than
+   * the web Request's Headers (Node: the IncomingMessage's parsed headers). Absent: c.req.header.
+   */
+  requestHeader?(c: Context, name: string): string | undefined;
   /** A fetch trusting a private CA (PEM), where the runtime can (Node); the diagnose page's cluster section uses it. */
   fetchTrustingCa?(caPem: string): FetchLike;
 }

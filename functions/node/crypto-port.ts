@@ -56,4 +56,11 @@ export const nodeCryptoPort: CryptoPort = {
   async sha256Hex(text) {
     return createHash('sha256').update(text).digest('hex');
   },
+  encodeBase64url(bytes) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+  },
+  decodeBase64url(text) {
+    const bytes = Buffer.from(text, 'base64url');
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) as Uint8Array<ArrayBuffer>;
+  },
 };

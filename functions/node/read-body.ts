@@ -7,6 +7,12 @@ import type { Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { type BodyChunks, DRAIN_MAX_BYTES } from '../../shared/exchange/token-request.ts';
 
+/** A request header as node:http parsed it (lower-case name); c.req.header would build undici Headers for it. */
+export function incomingHeader(c: Context, name: string): string | undefined {
+  const value = (c.env as HttpBindings | undefined)?.incoming?.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
 export function incomingBody(c: Context): BodyChunks | undefined {
   const incoming = (c.env as HttpBindings | undefined)?.incoming;
   // Only while nothing has read it: a body already consumed through c.req.raw stays there.

@@ -16,7 +16,7 @@ import { msalEntraClientFactory } from '../ports/entra-msal.ts';
 import { fetchTrustingCa } from './ca-fetch.ts';
 import { nodeCryptoPort } from './crypto-port.ts';
 import { nodeSecretStore } from './secrets.ts';
-import { incomingBody } from './read-body.ts';
+import { incomingBody, incomingHeader } from './read-body.ts';
 import { createApp } from '../http/app.ts';
 import { createPrometheusMetrics, metricsRoutes } from './prometheus.ts';
 
@@ -111,6 +111,7 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
     },
     clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
     requestBody: incomingBody,
+    requestHeader: incomingHeader,
     fetchTrustingCa,
     logError: (message, err) => warn(`${message}: ${err instanceof Error ? (err.stack ?? err.name) : 'unknown error'}`),
   });

@@ -112,6 +112,7 @@ export async function exchangeToken(
       namespace: request.namespace,
       scopes: request.scopes,
       actor: actor && { idp: actor.idp.name, claims: actor.claims },
+      unavailable: subject.unavailable,
     });
     const failure = firstFailure(decision.findings);
     if (failure) {

@@ -20,6 +20,20 @@ export interface CryptoPort {
   sign(alg: string, key: CryptoKey, data: Uint8Array<ArrayBuffer>): Promise<Uint8Array>;
   /** Lower-case hex SHA-256 of the UTF-8 text. */
   sha256Hex(text: string): Promise<string>;
+  /** base64url without padding (RFC 4648 §5, RFC 7515 §2) of the bytes. */
+  encodeBase64url(bytes: Uint8Array): string;
+  /**
+   * The bytes of base64url text. Callers pass only text already checked to be in the base64url
+   * alphabet (see isBase64url); what a lenient decoder would do with anything else is not relied on.
+   */
+  decodeBase64url(text: string): Uint8Array<ArrayBuffer>;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** True for unpadded base64url text of a length some byte string encodes to. */
+export function isBase64url(text: string): boolean {
+  return text.length % 4 !== 1 && BASE64URL.test(text);
 }
 
 /** The WebCrypto parameters of each JWS algorithm the broker signs or verifies with (RFC 7518 §3). */
@@ -53,6 +67,8 @@ export const webCryptoPort: CryptoPort = {
     return new Uint8Array(await crypto.subtle.sign(webCryptoAlgorithm(alg), key, data));
   },
   sha256Hex,
+  encodeBase64url: (bytes) => base64url.encode(bytes),
+  decodeBase64url: (text) => base64url.decode(text) as Uint8Array<ArrayBuffer>,
 };
 
 /** RFC 7518 §3.3 and §3.5: RSA keys under 2048 bits are refused, as jose refuses them. */
@@ -70,13 +86,10 @@ export async function verifyCompactJws(raw: string, header: { alg?: string; kid?
   const alg = header.alg;
   if (typeof alg !== 'string') throw new joseErrors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
   const dot = raw.lastIndexOf('.');
-  let signature: Uint8Array<ArrayBuffer>;
-  try {
-    signature = base64url.decode(raw.slice(dot + 1)) as Uint8Array<ArrayBuffer>;
-  } catch {
-    throw new joseErrors.JWSSignatureVerificationFailed();
-  }
-  const signingInput = new TextEncoder().encode(raw.slice(0, dot));
+  const encodedSignature = raw.slice(dot + 1);
+  if (!isBase64url(encodedSignature)) throw new joseErrors.JWSSignatureVerificationFailed();
+  const signature = port.decodeBase64url(encodedSignature);
+  const signingInput = utf8.encode(raw.slice(0, dot));
   let candidates: AsyncIterable<CryptoKey | Uint8Array> | Iterable<CryptoKey | Uint8Array>;
   try {
     candidates = [await resolveKey(header)];
@@ -93,9 +106,22 @@ export async function verifyCompactJws(raw: string, header: { alg?: string; kid?
   throw new joseErrors.JWSSignatureVerificationFailed();
 }
 
-/** A compact JWS over `payload` with the protected header given, signed through the port. */
-export async function signCompactJws(header: { readonly alg: string } & Record<string, unknown>, payload: Uint8Array, key: CryptoKey, port: CryptoPort): Promise<string> {
-  const signingInput = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(payload)}`;
-  const signature = await port.sign(header.alg, key, new TextEncoder().encode(signingInput));
-  return `${signingInput}.${base64url.encode(signature)}`;
+/** A protected header, encoded once: the minted tokens of one key all carry the same. */
+export interface EncodedHeader {
+  readonly alg: string;
+  /** The header's base64url segment. */
+  readonly segment: string;
+}
+
+export function encodeHeader(header: { readonly alg: string } & Record<string, unknown>): EncodedHeader {
+  return { alg: header.alg, segment: base64url.encode(JSON.stringify(header)) };
+}
+
+const utf8 = new TextEncoder();
+
+/** A compact JWS over `payload` with the encoded protected header, signed through the port. */
+export async function signCompactJws(header: EncodedHeader, payload: Uint8Array, key: CryptoKey, port: CryptoPort): Promise<string> {
+  const signingInput = `${header.segment}.${port.encodeBase64url(payload)}`;
+  const signature = await port.sign(header.alg, key, utf8.encode(signingInput));
+  return `${signingInput}.${port.encodeBase64url(signature)}`;
 }

@@ -26,6 +26,11 @@ export interface PolicyRequest {
   readonly namespace: string | undefined;
   readonly scopes: readonly string[] | undefined;
   readonly actor?: { readonly idp: string; readonly claims: Claims } | undefined;
+  /**
+   * Claims the token could not carry, as verification's preset found them (Entra's groups
+   * overage); without it the idp's preset is asked again.
+   */
+  readonly unavailable?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface Grant {
@@ -151,8 +156,8 @@ export function evaluatePolicy(config: Config, input: PolicyRequest): PolicyDeci
   const chain = readChain(input.claims);
   if ('problem' in chain) return { findings: [fail('format', 'ERR_TOKEN_FORMAT', `subject token: ${chain.problem}`)] };
   const request: PolicyRequest = { ...input, claims: withChainClaims(input.claims, chain.subs) };
-  const idpConfig = config.idps.find((i) => i.name === request.idp);
-  const unavailable = idpConfig ? inspectWithPreset(request.claims, idpConfig).unavailable : {};
+  const idpConfig = input.unavailable ? undefined : config.idps.find((i) => i.name === request.idp);
+  const unavailable = input.unavailable ?? (idpConfig ? inspectWithPreset(request.claims, idpConfig).unavailable : {});
 
   const denied = checkDenyPolicies(config, request, request, unavailable);
   if (denied) return { findings: [denied] };

@@ -7,7 +7,7 @@
  * characters come only from `>`, `?`, `~`, DEL and non-ASCII bytes, so each is written as a
  * `\uXXXX` escape — the same JSON value, decoded identically under both alphabets.
  */
-import { type CryptoPort, signCompactJws, webCryptoPort } from '../keys/crypto-port.ts';
+import { type CryptoPort, type EncodedHeader, encodeHeader, signCompactJws, webCryptoPort } from '../keys/crypto-port.ts';
 import type { SigningKeys } from '../keys/signing-keys.ts';
 import type { ActorClaim } from '../policy/delegation-chain.ts';
 
@@ -34,6 +34,19 @@ export interface MintedToken {
   readonly expiresAt: number;
 }
 
+const headers = new WeakMap<SigningKeys, { readonly kid: string; readonly header: EncodedHeader }>();
+
+/** The protected header of the tokens minted with these keys, encoded once per signing key (a key ring's kid moves on rotation). */
+function headerOf(keys: SigningKeys): EncodedHeader {
+  const cached = headers.get(keys);
+  if (cached?.kid === keys.kid) return cached.header;
+  const header = encodeHeader({ alg: keys.alg, kid: keys.kid, typ: 'JWT' });
+  headers.set(keys, { kid: keys.kid, header });
+  return header;
+}
+
+const utf8 = new TextEncoder();
+
 /** `cryptoPort` signs: node:crypto on Node, WebCrypto (the default) on Workers. */
 export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort: CryptoPort = webCryptoPort): Promise<MintedToken> {
   const claims: Record<string, unknown> = {
@@ -52,8 +65,8 @@ export async function mintToken(keys: SigningKeys, input: MintInput, cryptoPort:
   // Only a verified email is ever given to mint; saying so keeps Argo from showing it unverified.
   if (input.email !== undefined) Object.assign(claims, { email: input.email, email_verified: true });
   if (input.act !== undefined) claims.act = input.act;
-  const payload = new TextEncoder().encode(serializeClaims(claims));
-  const token = await signCompactJws({ alg: keys.alg, kid: keys.kid, typ: 'JWT' }, payload, keys.privateKey, cryptoPort);
+  const payload = utf8.encode(serializeClaims(claims));
+  const token = await signCompactJws(headerOf(keys), payload, keys.privateKey, cryptoPort);
   return { token, claims, expiresAt: input.now + input.ttl };
 }
 

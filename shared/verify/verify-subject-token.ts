@@ -7,9 +7,9 @@
  * Time rules are ours, with `now` passed in: valid while `now < exp + L`, from `now >= nbf - L`,
  * and only if `iat <= now + L` (jose checks `iat` only with maxTokenAge, so it is done here).
  */
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
+import { errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
 import { VERIFY_ALGORITHMS, type IdpConfig } from '../config/schema.ts';
-import { type CryptoPort, verifyCompactJws } from '../keys/crypto-port.ts';
+import { type CryptoPort, isBase64url, verifyCompactJws } from '../keys/crypto-port.ts';
 import { type FailingFinding, fail, type Finding, firstFailure, pass } from '../checks.ts';
 import { CHECK_IDS, StsError } from '../errors.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
@@ -25,12 +25,16 @@ export interface TokenInspection {
   readonly idp?: IdpConfig;
   /** True when the signature verified against that idp's keys. */
   readonly signatureVerified: boolean;
+  /** Claims the token could not carry, as the idp's preset found them (Entra's groups overage). */
+  readonly unavailable?: Readonly<Record<string, string>>;
 }
 
 export interface VerifiedToken {
   readonly idp: IdpConfig;
   readonly claims: Claims & { readonly sub: string; readonly iss: string };
   readonly findings: readonly Finding[];
+  /** Claims the token could not carry, as the idp's preset found them. */
+  readonly unavailable: Readonly<Record<string, string>>;
 }
 
 export interface VerifyContext {
@@ -52,7 +56,7 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
   const findings: Finding[] = [];
   const stop = () => options.stopAtFirstFailure && firstFailure(findings) !== undefined;
 
-  const decoded = decodeToken(raw);
+  const decoded = decodeToken(raw, ctx.crypto);
   findings.push(decoded.finding);
   if (!decoded.claims || !decoded.header) return { findings, signatureVerified: false };
   const { header, claims } = decoded;
@@ -72,7 +76,7 @@ export async function inspectToken(raw: string, ctx: VerifyContext, options: Ins
   // findings go before the core's of the same check, so its precise reason is the one reported.
   const preset = idp && signatureVerified ? inspectWithPreset(claims, idp) : undefined;
   findings.push(...inVerificationOrder([...(preset?.findings ?? []), ...checkClaims(claims, idp, ctx.now)]));
-  return { findings, header, claims: preset?.claims ?? claims, idp, signatureVerified };
+  return { findings, header, claims: preset?.claims ?? claims, idp, signatureVerified, ...(preset && { unavailable: preset.unavailable }) };
 }
 
 /** Verifies a token for /token: the first failing check becomes the error. */
@@ -94,6 +98,7 @@ export async function verifyToken(
     idp: inspection.idp!,
     claims: inspection.claims as VerifiedToken['claims'],
     findings: inspection.findings,
+    unavailable: inspection.unavailable ?? {},
   };
 }
 
@@ -101,7 +106,20 @@ export async function verifyToken(
 export const BEARER_PREFIX_MESSAGE = 'the token starts with "Bearer ": send the bare JWT as subject_token';
 export const BEARER_PREFIX = /^bearer\s+/i;
 
-function decodeToken(raw: string): { finding: Finding; header?: ProtectedHeaderParameters; claims?: Claims } {
+const utf8 = new TextDecoder();
+
+/** A header or payload segment as the JSON object it must be; undefined for anything else. */
+function jsonObjectSegment(segment: string, codec: CryptoPort): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(utf8.decode(codec.decodeBase64url(segment)));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token's header and claims, each decoded once. */
+function decodeToken(raw: string, codec: CryptoPort): { finding: Finding; header?: ProtectedHeaderParameters; claims?: Claims } {
   if (BEARER_PREFIX.test(raw)) return { finding: fail('format', 'ERR_TOKEN_FORMAT', BEARER_PREFIX_MESSAGE) };
   const segments = raw.split('.');
   if (segments.length === 5) {
@@ -110,27 +128,19 @@ function decodeToken(raw: string): { finding: Finding; header?: ProtectedHeaderP
   if (segments.length !== 3) {
     return { finding: fail('format', 'ERR_TOKEN_FORMAT', `not a JWT: ${segments.length} dot-separated segments, a JWT has 3`) };
   }
-  if (segments.some((s) => !/^[A-Za-z0-9_-]*$/.test(s))) {
+  if (!segments.every(isBase64url)) {
     return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: a segment is not base64url') };
   }
-  let header: ProtectedHeaderParameters;
-  let claims: Claims;
-  try {
-    header = decodeProtectedHeader(raw);
-  } catch {
-    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: the header is not a base64url JSON object') };
-  }
+  const header = jsonObjectSegment(segments[0]!, codec) as ProtectedHeaderParameters | undefined;
+  if (!header) return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: the header is not a base64url JSON object') };
   if (typeof header.alg !== 'string' || header.alg === 'none') {
     return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token header has no signature algorithm'), header };
   }
   if (header.crit !== undefined) {
     return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'the token header has critical extensions, which are not supported'), header };
   }
-  try {
-    claims = decodeJwt(raw) as Claims;
-  } catch {
-    return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: the payload is not a base64url JSON object'), header };
-  }
+  const claims = jsonObjectSegment(segments[1]!, codec) as Claims | undefined;
+  if (!claims) return { finding: fail('format', 'ERR_TOKEN_FORMAT', 'not a JWT: the payload is not a base64url JSON object'), header };
   return { finding: pass('format', `a signed JWT (alg ${header.alg})`, { actual: { alg: header.alg, kid: header.kid, typ: header.typ } }), header, claims };
 }
 

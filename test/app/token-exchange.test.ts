@@ -164,6 +164,12 @@ describe('POST /token refuses and audits', () => {
     ['a request served only by a union of policies', async () => ({ subject_token: await github.sign(githubClaims()), namespace: 'staging', scope: 'argo:submit' }), 400, 'invalid_scope', 'scope'],
     ['an unsigned token (alg none)', async () => ({ subject_token: unsigned(githubClaims()) }), 400, 'invalid_request', 'format'],
     ['an encrypted token (JWE)', async () => ({ subject_token: 'eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d' }), 400, 'invalid_request', 'format'],
+    ['a genuine token with a character appended to its payload (no byte string encodes to that length)', async () => {
+      const [header, payload, signature] = (await github.sign(githubClaims())).split('.');
+      return { subject_token: `${header}.${payload}A.${signature}` };
+    }, 400, 'invalid_request', 'format'],
+    ['a genuine token with characters appended to its signature: one (other bytes)', async () => ({ subject_token: `${await github.sign(githubClaims())}A` }), 400, 'invalid_request', 'signature'],
+    ['a genuine token with characters appended to its signature: three (no byte string encodes to that length)', async () => ({ subject_token: `${await github.sign(githubClaims())}AAA` }), 400, 'invalid_request', 'format'],
     ['an actor the policy does not allow', async () => ({
       subject_token: await keycloak.sign(keycloakClaims()),
       actor_token: await keycloak.sign(keycloakClaims({ sub: 'agent-9' })),

@@ -7,7 +7,7 @@ import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { base64url, CompactSign, compactVerify, createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { nodeCryptoPort } from '../../functions/node/crypto-port.ts';
-import { type CryptoPort, signCompactJws, verifyCompactJws, webCryptoPort } from '../../shared/keys/crypto-port.ts';
+import { type CryptoPort, encodeHeader, signCompactJws, verifyCompactJws, webCryptoPort } from '../../shared/keys/crypto-port.ts';
 
 const PORTS: [string, CryptoPort][] = [['WebCrypto', webCryptoPort], ['node:crypto', nodeCryptoPort]];
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -49,7 +49,7 @@ describe.each(PORTS)('the %s crypto port', (_name, port) => {
 
   it.each(['RS256', 'PS256', 'ES256', 'ES384', 'ES512'])('signs %s JWSs that jose verifies, with the header exactly as given', async (alg) => {
     const { privateKey, kid, jwks } = await keyPairFor(alg);
-    const jws = await signCompactJws({ alg, kid, typ: 'JWT' }, payload, privateKey, port);
+    const jws = await signCompactJws(encodeHeader({ alg, kid, typ: 'JWT' }), payload, privateKey, port);
     const verified = await compactVerify(jws, createLocalJWKSet(jwks), { algorithms: [alg] });
     expect(verified.protectedHeader).toEqual({ alg, kid, typ: 'JWT' });
     expect(new TextDecoder().decode(verified.payload)).toBe(new TextDecoder().decode(payload));
@@ -82,6 +82,17 @@ describe.each(PORTS)('the %s crypto port', (_name, port) => {
     await expect(verify(token, createLocalJWKSet(jwks), port)).rejects.toBeInstanceOf(errors.JWSSignatureVerificationFailed);
   });
 
+  it('encodes and decodes base64url without padding (RFC 4648 §10 vectors, every byte value)', () => {
+    const vectors: [string, string][] = [['', ''], ['f', 'Zg'], ['fo', 'Zm8'], ['foo', 'Zm9v'], ['foob', 'Zm9vYg'], ['fooba', 'Zm9vYmE'], ['foobar', 'Zm9vYmFy']];
+    for (const [text, encoded] of vectors) {
+      expect(port.encodeBase64url(new TextEncoder().encode(text))).toBe(encoded);
+      expect(new TextDecoder().decode(port.decodeBase64url(encoded))).toBe(text);
+    }
+    const everyByte = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
+    expect(port.encodeBase64url(everyByte)).toBe(base64url.encode(everyByte));
+    expect([...port.decodeBase64url(base64url.encode(everyByte))]).toEqual([...everyByte]);
+  });
+
   it('hashes text to lower-case hex SHA-256 (FIPS 180-2 "abc" vector, and UTF-8 input)', async () => {
     expect(await port.sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(await port.sha256Hex('ünïcødé ✓')).toBe(await webCryptoPort.sha256Hex('ünïcødé ✓'));
@@ -92,8 +103,8 @@ it('node:crypto verifies what WebCrypto signs, and the other way round', async (
   for (const alg of ['RS256', 'PS384', 'ES256', 'ES512']) {
     const { privateKey, kid, jwks } = await keyPairFor(alg);
     const resolver = createLocalJWKSet(jwks);
-    const byWeb = await signCompactJws({ alg, kid }, payload, privateKey, webCryptoPort);
-    const byNode = await signCompactJws({ alg, kid }, payload, privateKey, nodeCryptoPort);
+    const byWeb = await signCompactJws(encodeHeader({ alg, kid }), payload, privateKey, webCryptoPort);
+    const byNode = await signCompactJws(encodeHeader({ alg, kid }), payload, privateKey, nodeCryptoPort);
     await expect(verify(byWeb, resolver, nodeCryptoPort)).resolves.toBeUndefined();
     await expect(verify(byNode, resolver, webCryptoPort)).resolves.toBeUndefined();
   }

@@ -11,10 +11,11 @@ tokenRoutes.post('/token', async (c) => {
   const runtime = c.get('runtime');
   const broker = await runtime.broker(c);
   const chunks = runtime.requestBody?.(c);
+  const header = (name: string) => (runtime.requestHeader ? runtime.requestHeader(c, name) : c.req.header(name));
   const response = await exchangeToken(
     broker,
-    async () => decodeParameters(c.req.header('content-type') ?? null, await (chunks ? readChunksCapped(chunks) : readBodyCapped(c.req.raw))),
-    { requestId: c.get('requestId'), clientIp: runtime.clientIp(c), userAgent: c.req.header('user-agent') },
+    async () => decodeParameters(header('content-type') ?? null, await (chunks ? readChunksCapped(chunks) : readBodyCapped(c.req.raw))),
+    { requestId: c.get('requestId'), clientIp: runtime.clientIp(c), userAgent: header('user-agent') },
   );
   return c.json(response, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
 });

@@ -85,7 +85,9 @@ function refuse(message: string): Finding {
 /** Scalar claims as the strings GitHub sends; `aud` and the times untouched. */
 export function normalizeGithubClaims(claims: Claims): Claims {
   let out: Record<string, unknown> | undefined;
-  for (const [name, value] of Object.entries(claims)) {
+  for (const name in claims) {
+    if (!Object.hasOwn(claims, name)) continue;
+    const value = claims[name];
     if (!NON_STRING_CLAIMS.has(name) && (typeof value === 'number' || typeof value === 'boolean')) {
       out ??= { ...claims };
       out[name] = String(value);
