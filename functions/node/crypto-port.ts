@@ -8,6 +8,7 @@
 import { constants, createHash, KeyObject, sign, verify, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
 import { type CryptoPort, webCryptoPort } from '../../shared/keys/crypto-port.ts';
+import { derToP1363, ECDSA_PART_BYTES, p1363ToDer } from './ecdsa-signature.ts';
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
@@ -17,14 +18,17 @@ function keyObject(key: CryptoKey): KeyObject {
   return object;
 }
 
-/** node:crypto's digest and key options for a JWS algorithm (RFC 7518 §3). */
-function parameters(alg: string, key: CryptoKey): { digest: string | null; key: SignKeyObjectInput & VerifyKeyObjectInput } {
+/**
+ * node:crypto's digest and key for a JWS algorithm (RFC 7518 §3). RSA PKCS#1 v1.5, ECDSA and
+ * EdDSA take the bare KeyObject (ECDSA in DER, converted here): an options object costs Node 24
+ * more than the signature (ecdsa-signature.ts). RSA-PSS needs its padding options.
+ */
+function parameters(alg: string, key: CryptoKey): { digest: string | null; key: KeyObject | (SignKeyObjectInput & VerifyKeyObjectInput) } {
   const object = keyObject(key);
-  if (alg === 'EdDSA' || alg === 'Ed25519') return { digest: null, key: { key: object } };
+  if (alg === 'EdDSA' || alg === 'Ed25519') return { digest: null, key: object };
   const digest = `sha${alg.slice(-3)}`;
-  if (alg.startsWith('ES')) return { digest, key: { key: object, dsaEncoding: 'ieee-p1363' } };
+  if (alg.startsWith('ES') || alg.startsWith('RS')) return { digest, key: object };
   if (alg.startsWith('PS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } };
-  if (alg.startsWith('RS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PADDING } };
   throw new joseErrors.JOSENotSupported(`unsupported JWS algorithm ${alg}`);
 }
 
@@ -38,7 +42,10 @@ export const nodeCryptoPort: CryptoPort = {
   async verify(alg, key, data, signature) {
     try {
       const p = parameters(alg, key);
-      return verify(p.digest, data, p.key, signature);
+      const part = ECDSA_PART_BYTES[alg];
+      if (part === undefined) return verify(p.digest, data, p.key, signature);
+      const der = p1363ToDer(signature, part);
+      return der !== undefined && verify(p.digest, data, p.key, der);
     } catch (err) {
       // OpenSSL's refusals (a key that cannot verify with this algorithm) mean "no"; anything
       // else (a TypeError: wrong arguments) is a defect for the error boundary.
@@ -51,7 +58,12 @@ export const nodeCryptoPort: CryptoPort = {
     // without Node's DEP0204 deprecation: WebCrypto signs with it instead (development only).
     if (key.type === 'private' && !key.extractable) return webCryptoPort.sign(alg, key, data);
     const p = parameters(alg, key);
-    return sign(p.digest, data, p.key);
+    const signature = sign(p.digest, data, p.key);
+    const part = ECDSA_PART_BYTES[alg];
+    if (part === undefined) return signature;
+    const p1363 = derToP1363(signature, part);
+    if (!p1363) throw new Error(`node:crypto returned a ${alg} signature that is not DER`);
+    return p1363;
   },
   async sha256Hex(text) {
     return createHash('sha256').update(text).digest('hex');
