@@ -37,6 +37,7 @@ import { cpuSeconds, freePort, startLeanReference, NODE, NODE_FLAGS, PINNING, pi
 import { benchBrokerConfig, exchangeBody } from './support/broker-config.ts';
 import { presignTokens } from './support/subject-tokens.ts';
 import { formatTable, summarize, type BenchReport } from './support/report.ts';
+import { allocatedBytes } from './support/allocation.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const BENCH = fileURLToPath(new URL('./', import.meta.url));
@@ -57,6 +58,8 @@ export const PLAN = {
   rounds: { count: 3, seconds: 3, atMost: 10_000 },
   halfRun: { seconds: 6 },
   storm: { tokens: 2_000, seconds: 6 },
+  /** Exchanges measured for bytes allocated, after a warm-up of jitWarmup, on a server of its own. */
+  allocation: { exchanges: 20_000, seconds: 60 },
   workers: { tokens: 4_000, seconds: 8, connections: 16, startMs: 60_000 },
   /** The one-core limit: rounds of each loop, medians reported. */
   limit: { rounds: 3, secondsPerLoop: 0.5 },
@@ -157,11 +160,12 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   log(`pinning: ${PINNING.enabled ? `servers on core ${PINNING.server}, load generator on core ${PINNING.load}` : 'unavailable (taskset or a second core missing)'}`);
   const perRound = PLAN.rounds.atMost;
   const variantCount = PLAN.jitWarmup + PLAN.rounds.count * perRound + 10_000;
-  log(`pre-signing ${PLAN.total + 2 * variantCount + PLAN.storm.tokens} distinct RS256 subject tokens`);
+  log(`pre-signing ${PLAN.total + 3 * variantCount + PLAN.jitWarmup + PLAN.allocation.exchanges + PLAN.storm.tokens} distinct RS256 subject tokens`);
   const pool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.total, tag: 'x' }), work);
   const webCryptoPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'c' }), work);
   const leanPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'l' }), work);
   const noSinkPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: variantCount, tag: 'n' }), work);
+  const allocationPool = new TokenPool(await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, issuer: idp.issuer, count: PLAN.jitWarmup + PLAN.allocation.exchanges, tag: 'a' }), work);
   const stormTokens = await presignTokens({ privateJwk: idp.privateJwk, kid: idp.kid, kidPrefix: 'storm', issuer: idp.issuer, count: PLAN.storm.tokens, tag: 's' });
 
   // 2. argo-sts on Node, as `npm start` runs it; beside it the same server with WebCrypto on the
@@ -230,6 +234,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const halfNoSink = requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, 'half-no-sink', halfCount, paced), 'half throughput, no sink');
   const halfHono = requireOk(await load({ ...floorSpec(honoFloor.url), amount: halfCount, maxSeconds: paced.seconds, overallRate: halfRate }), 'half throughput, Hono floor');
   for (const child of [alt.server, noSink.server, lean.child, honoFloor.child, httpFloor.child, peer.child]) await stopGroup(child);
+  const allocation = await measureAllocation(idp, work, allocationPool, log, cleanup);
   const jwksSteady = { discovery: idp.requests.discovery - jwksAfterWarmup.discovery, jwks: idp.requests.jwks - jwksAfterWarmup.jwks };
 
   // 6. Memory: on to the total, then the resident size again.
@@ -275,6 +280,7 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
       jwks: { afterWarmup: jwksAfterWarmup, steady: jwksSteady, storm: jwksStorm },
       memory: { after1k: rss1k, mid: rssMid, afterTotal: { after: exchanged, rssMiB: rssTotal }, fillRate: fill?.okPerSecond ?? 0 },
       audit: { rows: auditRows, stdoutLines: auditLines },
+      allocation,
     },
     peer: { ...medianRun(rounds.map((r) => r.peer)), tokenBytes: peer.tokenBytes },
     workers,
@@ -299,13 +305,14 @@ async function startArgoSts(
   stdoutFile: string,
   env: Record<string, string>,
   cleanup: (() => Promise<void>)[],
+  flags: readonly string[] = [],
 ): Promise<{ server: ChildProcess; url: string }> {
   const configFile = join(work, `argo-sts-${name}.json`);
   writeFileSync(configFile, JSON.stringify(benchBrokerConfig(idp, auditDb), null, 2));
   const signingKeys = JSON.stringify(await generatePrivateJwks('ES256'));
   const stdoutFd = openSync(stdoutFile, 'w');
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const server = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, ...profile, 'functions/node.ts'], {
+  const server = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, ...profile, ...flags, 'functions/node.ts'], {
     cwd: REPO,
     env: { ...process.env, ...env, ARGO_STS_CONFIG_FILE: configFile, ARGO_STS_SIGNING_KEYS: signingKeys, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', stdoutFd, 'pipe'],
@@ -316,7 +323,25 @@ async function startArgoSts(
   return { server, url: url! };
 }
 
-/** The lean reference broker (bench/support/lean-reference.ts) in its own pinned process. */
+/**
+ * Bytes allocated per exchange: a server of its own (started with --trace-gc-nvp, so its GC lines
+ * land in its stdout beside the audit lines), warmed up, then loaded at full speed; the bytes its
+ * main isolate allocated between the start and the end of that load, over the exchanges answered.
+ */
+async function measureAllocation(idp: LoopbackIdp, work: string, pool: TokenPool, log: (m: string) => void, cleanup: (() => Promise<void>)[]): Promise<BenchReport['node']['allocation']> {
+  log(`allocation: ${PLAN.allocation.exchanges} exchanges on a server started with --trace-gc-nvp`);
+  const stdout = join(work, 'audit-allocation.jsonl');
+  const spawnedAt = performance.now();
+  const server = await startArgoSts(idp, work, 'allocation', join(work, 'audit-allocation.db'), stdout, {}, cleanup, ['--trace-gc-nvp']);
+  requireOk(await loadFromPool(`${server.url}/token`, pool, 'allocation-warmup', PLAN.jitWarmup, { seconds: 60 }), 'allocation warm-up');
+  const fromMs = performance.now() - spawnedAt;
+  const run = requireOk(await loadFromPool(`${server.url}/token`, pool, 'allocation', PLAN.allocation.exchanges, { seconds: PLAN.allocation.seconds }), 'allocation');
+  const toMs = performance.now() - spawnedAt;
+  await stopGroup(server.server);
+  const { bytes, collections } = allocatedBytes(readFileSync(stdout, 'utf8'), fromMs, toMs);
+  return { exchanges: run.ok, bytesPerExchange: Math.round(bytes / run.ok), collections };
+}
+
 /** An HTTP floor server (bench/support/floor-server.ts) in its own pinned process. */
 async function startFloor(mode: 'hono' | 'node-http', cleanup: (() => Promise<void>)[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawnPinned(PINNING.server, NODE, [...NODE_FLAGS, join(BENCH, 'support', 'floor-server.ts'), mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });

@@ -41,6 +41,8 @@ export interface BenchReport {
       readonly fillRate: number;
     };
     readonly audit: { readonly rows: Record<string, number>; readonly stdoutLines: number };
+    /** Bytes the main isolate allocated per exchange after warm-up (bench/support/allocation.ts). */
+    readonly allocation: { readonly exchanges: number; readonly bytesPerExchange: number; readonly collections: number };
   };
   readonly peer: LoadResult & { readonly tokenBytes: number };
   readonly workers: (LoadResult & {
@@ -115,6 +117,12 @@ export function summarize(report: BenchReport): Row[] {
       value: `${node.half.p99Ms} ms (p50 ${node.half.p50Ms} ms)`,
       target: '≤ 5 ms',
       met: node.half.p99Ms <= 5,
+    },
+    {
+      measure: `allocated per exchange (main isolate, --trace-gc-nvp, ${n0(node.allocation.exchanges)} exchanges after warm-up)`,
+      value: `${(node.allocation.bytesPerExchange / 1024).toFixed(1)} KB (${node.allocation.collections} collections)`,
+      target: '≤ 25 KB',
+      met: node.allocation.bytesPerExchange <= 25 * 1024,
     },
     {
       measure: 'the same paced load: without the durable sink / on the Hono floor',
