@@ -234,7 +234,6 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const halfNoSink = requireOk(await loadFromPool(`${noSink.url}/token`, noSinkPool, 'half-no-sink', halfCount, paced), 'half throughput, no sink');
   const halfHono = requireOk(await load({ ...floorSpec(honoFloor.url), amount: halfCount, maxSeconds: paced.seconds, overallRate: halfRate }), 'half throughput, Hono floor');
   for (const child of [alt.server, noSink.server, lean.child, honoFloor.child, httpFloor.child, peer.child]) await stopGroup(child);
-  const allocation = await measureAllocation(idp, work, allocationPool, log, cleanup);
   const jwksSteady = { discovery: idp.requests.discovery - jwksAfterWarmup.discovery, jwks: idp.requests.jwks - jwksAfterWarmup.jwks };
 
   // 6. Memory: on to the total, then the resident size again.
@@ -255,6 +254,10 @@ async function runPhases(idp: LoopbackIdp, work: string, log: (m: string) => voi
   const storm = await load({ url: tokenUrl, headers: FORM, bodiesFile: stormFile, connections: PLAN.connections, amount: stormTokens.length, maxSeconds: PLAN.storm.seconds });
   const jwksStorm = { discovery: idp.requests.discovery - beforeStorm.discovery, jwks: idp.requests.jwks - beforeStorm.jwks };
   await stopGroup(main.server);
+
+  // Allocation, last among the Node phases: its server's start-up fetches and the main server's
+  // idle time would otherwise show in the JWKS and memory figures.
+  const allocation = await measureAllocation(idp, work, allocationPool, log, cleanup);
 
   const db = new DatabaseSync(auditDb, { readOnly: true });
   const rows = db.prepare('SELECT decision, count(*) AS n FROM audit_events GROUP BY decision').all() as { decision: string; n: number }[];
