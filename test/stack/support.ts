@@ -24,7 +24,8 @@ export interface StackExtra {
   ports: Record<string, number>;
   ci_idp: { issuer: string; private_jwk_file: string; jwks_file: string };
   broker: { signing_keys_file: string; audit_db: string; log: string };
-  kube: { audit_log: string; log: string; rendered: string };
+  /** authentication_config: the file kube-apiserver runs (--authentication-config), first a copy of the rendered one. */
+  kube: { audit_log: string; log: string; rendered: string; authentication_config: string };
   bin: string;
   versions: Record<string, string>;
 }
