@@ -11,72 +11,24 @@ import { parseAuthenticationConfig } from '../../shared/cluster/authentication-c
 import { diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
 import { type ClusterDiagnosis } from '../../shared/cluster/cluster-diagnosis.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, indentPem, startHttpsIssuer } from '../support/https-issuer.ts';
+import { ENTRA_API, startTableIssuers, tableConfig, type TableIssuers, TENANT } from '../support/cluster-table.ts';
+import { type HttpsIssuer, indentPem } from '../support/https-issuer.ts';
 
 const NOW = 1_790_000_000;
-const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
-const ENTRA_V2 = `https://login.microsoftonline.com/${TENANT}/v2.0`;
-const ENTRA_API = '3c1d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f';
 
+let issuers: TableIssuers;
 let keycloak: HttpsIssuer;
 let entra: HttpsIssuer;
 let mail: HttpsIssuer;
 
 beforeAll(async () => {
-  keycloak = await startHttpsIssuer({ path: '/realms/platform' });
-  entra = await startHttpsIssuer({ issuer: () => ENTRA_V2, path: `/${TENANT}/v2.0` });
-  mail = await startHttpsIssuer({ alg: 'ES256' });
+  issuers = await startTableIssuers();
+  ({ keycloak, entra, mail } = issuers);
 });
 
-afterAll(async () => {
-  await Promise.all([keycloak.close(), entra.close(), mail.close()]);
-});
+afterAll(() => issuers.close());
 
-function clusterConfig(version: 'v1' | 'v1beta1'): string {
-  return `apiVersion: apiserver.config.k8s.io/${version}
-kind: AuthenticationConfiguration
-jwt:
-  - issuer:
-      url: ${keycloak.issuer}
-      audiences: [kubernetes, argo-sts]
-      audienceMatchPolicy: MatchAny
-      certificateAuthority: |
-${indentPem(keycloak.caPem, 8)}
-    claimValidationRules:
-      - expression: "claims.exp - claims.iat <= 3600"
-        message: tokens live at most an hour
-    claimMappings:
-      username: { claim: sub, prefix: "keycloak:" }
-      groups: { claim: groups, prefix: "keycloak:" }
-      extra:
-        - key: acme.io/realm-roles
-          valueExpression: "has(claims.realm_access) ? claims.realm_access.roles : []"
-        - key: acme.io/client
-          valueExpression: "claims.azp"
-        - key: acme.io/empty
-          valueExpression: "''"
-    userValidationRules:
-      - expression: "!user.username.startsWith('system:')"
-        message: no system users
-  - issuer:
-      url: ${ENTRA_V2}
-      discoveryURL: ${entra.discoveryUrl}
-      audiences: ["${ENTRA_API}"]
-      certificateAuthority: |
-${indentPem(entra.caPem, 8)}
-    claimMappings:
-      username: { claim: oid, prefix: "entra:" }
-      groups: { claim: groups, prefix: "entra:" }
-      uid: { claim: oid }
-  - issuer:
-      url: ${mail.issuer}
-      audiences: [kubernetes]
-      certificateAuthority: |
-${indentPem(mail.caPem, 8)}
-    claimMappings:
-      username: { claim: email, prefix: "" }
-`;
-}
+const clusterConfig = (version: 'v1' | 'v1beta1') => tableConfig(version, issuers);
 
 function diagnose(token: string, text: string, now = NOW): Promise<ClusterDiagnosis> {
   return diagnoseClusterToken({ token, config: parseAuthenticationConfig(text), now: now * 1000, fetchFor: (ca) => (ca ? fetchTrustingCa(ca) : fetch) });
