@@ -8,8 +8,15 @@
  *   entra     Entra ID v2: `issuer.url` is https://login.microsoftonline.com/<tenant>/v2.0 and
  *             `issuer.discoveryURL` leads to loopback, whose document names that v2 URL (nothing
  *             ever contacts Microsoft);
- *   mail      an ES256 issuer mapping `email` as the username.
+ *   mail      an ES256 issuer mapping `email` as the username;
+ * and the table's rows on them: one token each, the verdict kube-apiserver gives it and the check
+ * (with its cause) that decides, for tests that run every row through the real apiserver or every
+ * surface of the diagnosis. The rows sit well clear of the apiserver's time boundaries (nbf 20 s
+ * and 150 s ahead of its 60 s leeway, exp 20 s past and 120 s ahead), so a few seconds between
+ * signing and evaluating cannot flip one.
  */
+import { expect } from 'vitest';
+import { fixtureClaims } from './loopback-idp.ts';
 import { type HttpsIssuer, indentPem, startHttpsIssuer } from './https-issuer.ts';
 
 export const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
@@ -81,4 +88,76 @@ export function tableConfig(version: 'v1' | 'v1beta1', issuers: TableIssuers): s
 kind: AuthenticationConfiguration
 jwt:
 ${tableAuthenticators(issuers)}`;
+}
+
+export const keycloakClaims = (i: TableIssuers, now: number, overrides: Record<string, unknown> = {}): Record<string, unknown> =>
+  fixtureClaims('keycloak-access-token', now, { iss: i.keycloak.issuer, aud: ['argo-sts', 'account'], ...overrides });
+
+export const mailClaims = (i: TableIssuers, now: number, overrides: Record<string, unknown> = {}): Record<string, unknown> =>
+  ({ iss: i.mail.issuer, aud: 'kubernetes', sub: 'u1', email: 'bob@example.com', iat: now, exp: now + 300, ...overrides });
+
+export interface TableRow {
+  /** "(n) what the token is", n the row of issue #18's table. */
+  readonly row: string;
+  /** The token, signed for a clock at `now` (seconds). */
+  readonly token: (i: TableIssuers, now: number) => Promise<string>;
+  readonly verdict: 'authenticated' | 'refused';
+  /** The check that decides: failing with its cause when refused, else its status; `says`: a part of its message. */
+  readonly check?: { readonly id: string; readonly status: 'pass' | 'warn' | 'fail'; readonly cause?: string; readonly says?: (i: TableIssuers) => string };
+  readonly username?: string;
+}
+
+const kc = (overrides: (now: number) => Record<string, unknown> = () => ({}), options?: Parameters<HttpsIssuer['sign']>[1]) =>
+  (i: TableIssuers, now: number) => i.keycloak.sign(keycloakClaims(i, now, { jti: crypto.randomUUID(), ...overrides(now) }), options);
+
+/** The rows on the table's issuers (the broker's own tokens are the stack suite's). */
+export const TABLE_ROWS: readonly TableRow[] = [
+  { row: '(1) a valid Keycloak-shaped token', token: kc(), verdict: 'authenticated', username: 'keycloak:f2b6c1d4-3e5a-4b7c-9d8e-0a1b2c3d4e5f' },
+  { row: '(2) a Keycloak token without an audience mapper (aud "account")', token: kc(() => ({ aud: 'account' })), verdict: 'refused', check: { id: 'audience', status: 'fail', cause: 'cluster.audience.keycloak-no-mapper' } },
+  {
+    row: '(3) an Entra v2 token, its issuer reached through discoveryURL', token: (i, now) => i.entra.sign(fixtureClaims('entra-v2-access-token', now)),
+    verdict: 'authenticated', username: 'entra:9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d', check: { id: 'discovery', status: 'pass', says: (i) => `discoveryURL ${i.entra.discoveryUrl}` },
+  },
+  {
+    row: '(3) an Entra v1 token (sts.windows.net) signed by the same key', token: (i, now) => i.entra.sign(fixtureClaims('entra-v1-access-token', now, { aud: ENTRA_API })),
+    verdict: 'refused', check: { id: 'issuer', status: 'fail', cause: 'cluster.issuer.entra-version', says: () => `https://sts.windows.net/${TENANT}/` },
+  },
+  { row: '(4) nbf 20 s ahead, within the 60 s leeway', token: kc((now) => ({ nbf: now + 20 })), verdict: 'authenticated', check: { id: 'not_before', status: 'pass' } },
+  { row: '(4) nbf 150 s ahead', token: kc((now) => ({ nbf: now + 150 })), verdict: 'refused', check: { id: 'not_before', status: 'fail', cause: 'cluster.not_before.future' } },
+  { row: '(4) iat 300 s ahead and no nbf (iat is not checked)', token: kc((now) => ({ iat: now + 300, exp: now + 600 })), verdict: 'authenticated', check: { id: 'not_before', status: 'warn' } },
+  { row: '(4) exp 20 s past (no leeway on exp)', token: kc((now) => ({ iat: now - 300, exp: now - 20 })), verdict: 'refused', check: { id: 'expiry', status: 'fail', cause: 'cluster.expiry.expired' } },
+  { row: '(4) exp 120 s ahead', token: kc((now) => ({ iat: now - 300, exp: now + 120 })), verdict: 'authenticated', check: { id: 'expiry', status: 'pass' } },
+  {
+    row: '(5) a two-hour token against the CEL rule capping exp - iat', token: kc((now) => ({ exp: now + 7200 })),
+    verdict: 'refused', check: { id: 'claim_validation', status: 'fail', cause: 'cluster.claim_validation.rule-false', says: () => 'claims.exp - claims.iat <= 3600' },
+  },
+  {
+    row: '(6) no username claim (sub)', verdict: 'refused', check: { id: 'claim_mapping', status: 'fail', cause: 'cluster.claim_mapping.username-missing' },
+    token: (i, now) => {
+      const { sub: _, ...claims } = keycloakClaims(i, now, { jti: crypto.randomUUID() });
+      return i.keycloak.sign(claims);
+    },
+  },
+  { row: '(7) an email username with email_verified false', token: (i, now) => i.mail.sign(mailClaims(i, now, { email_verified: false })), verdict: 'refused', check: { id: 'claim_mapping', status: 'fail', cause: 'cluster.claim_mapping.email-unverified' } },
+  { row: '(7) an email username with email_verified true', token: (i, now) => i.mail.sign(mailClaims(i, now, { email_verified: true })), verdict: 'authenticated', username: 'bob@example.com' },
+  { row: '(7) an email username without email_verified', token: (i, now) => i.mail.sign(mailClaims(i, now)), verdict: 'authenticated', username: 'bob@example.com' },
+  { row: '(8) a key the JWKS does not publish (unknown kid)', token: kc(undefined, { kid: 'rotated-away', foreignKey: true }), verdict: 'refused', check: { id: 'signature', status: 'fail', cause: 'cluster.signature.kid-unknown' } },
+  { row: '(8) another key reusing the published kid', token: kc(undefined, { foreignKey: true }), verdict: 'refused', check: { id: 'signature', status: 'fail', cause: 'cluster.signature.invalid' } },
+];
+
+/** A diagnosis as `argo-sts diagnose --cluster --json` prints it, as far as a row speaks of it. */
+export interface RowDiagnosis {
+  readonly verdict: string;
+  readonly user: { readonly username: string } | null;
+  readonly checks: readonly { readonly check: string; readonly status: string; readonly cause?: string; readonly message: string }[];
+}
+
+/** The diagnosis says what the row says: the verdict, the deciding check's status, cause and message, the username. */
+export function expectRow(r: TableRow, d: RowDiagnosis, i: TableIssuers): void {
+  expect(d.verdict).toBe(r.verdict);
+  if (r.username) expect(d.user?.username).toBe(r.username);
+  if (!r.check) return;
+  const found = d.checks.find((c) => c.check === r.check!.id);
+  expect(found).toMatchObject({ status: r.check.status, ...(r.check.cause && { cause: r.check.cause }) });
+  if (r.check.says) expect(found?.message).toContain(r.check.says(i));
 }

@@ -11,7 +11,7 @@ import { parseAuthenticationConfig } from '../../shared/cluster/authentication-c
 import { diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
 import { type ClusterDiagnosis } from '../../shared/cluster/cluster-diagnosis.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { ENTRA_API, startTableIssuers, tableConfig, type TableIssuers, TENANT } from '../support/cluster-table.ts';
+import { ENTRA_API, expectRow, keycloakClaims, mailClaims, startTableIssuers, TABLE_ROWS, tableConfig, type TableIssuers, TENANT } from '../support/cluster-table.ts';
 import { type HttpsIssuer, indentPem } from '../support/https-issuer.ts';
 
 const NOW = 1_790_000_000;
@@ -40,7 +40,7 @@ function check(d: ClusterDiagnosis, id: string) {
   return found;
 }
 
-const kcClaims = (overrides: Record<string, unknown> = {}) => fixtureClaims('keycloak-access-token', NOW, { iss: keycloak.issuer, aud: ['argo-sts', 'account'], ...overrides });
+const kcClaims = (overrides: Record<string, unknown> = {}) => keycloakClaims(issuers, NOW, overrides);
 
 for (const version of ['v1', 'v1beta1'] as const) {
   describe(`an AuthenticationConfiguration ${version}`, () => {
@@ -137,7 +137,7 @@ for (const version of ['v1', 'v1beta1'] as const) {
     });
 
     it('refuses an unverified email as username, and accepts it when email_verified is absent (as the apiserver does)', async () => {
-      const base = { iss: mail.issuer, aud: 'kubernetes', sub: 'u1', email: 'bob@example.com', iat: NOW, exp: NOW + 300 };
+      const base = mailClaims(issuers, NOW);
       const unverified = await diagnose(await mail.sign({ ...base, email_verified: false }), clusterConfig(version));
       expect(unverified.verdict).toBe('refused');
       expect(check(unverified, 'claim_mapping')).toMatchObject({ status: 'fail', cause: 'cluster.claim_mapping.email-unverified' });
@@ -156,6 +156,16 @@ for (const version of ['v1', 'v1beta1'] as const) {
     });
   });
 }
+
+describe('the rows the stack suite proves against the real kube-apiserver (test/stack/diagnose-cluster.test.ts)', () => {
+  for (const version of ['v1', 'v1beta1'] as const) {
+    for (const r of TABLE_ROWS) {
+      it(`${version}: ${r.row} is ${r.verdict}${r.check?.cause ? ` (${r.check.cause})` : ''}`, async () => {
+        expectRow(r, await diagnose(await r.token(issuers, NOW), clusterConfig(version)), issuers);
+      });
+    }
+  }
+});
 
 describe('the issuer, discovery and signature as the apiserver checks them', () => {
   it('names a trailing-slash near miss and refuses', async () => {
@@ -209,7 +219,7 @@ describe('the issuer, discovery and signature as the apiserver checks them', () 
     expect(check(wrongAzp, 'claim_validation')).toMatchObject({ status: 'fail', cause: 'cluster.claim_validation.required-claim' });
 
     const es = parseAuthenticationConfig(`--oidc-issuer-url=${mail.issuer} --oidc-client-id=kubernetes --oidc-username-claim=email`);
-    const esToken = await mail.sign({ iss: mail.issuer, aud: 'kubernetes', sub: 'u1', email: 'bob@example.com', iat: NOW, exp: NOW + 300 });
+    const esToken = await mail.sign(mailClaims(issuers, NOW));
     const refused = await diagnoseClusterToken({ token: esToken, config: es, now: NOW * 1000, fetchFor: () => fetchTrustingCa(mail.caPem) });
     expect(check(refused, 'signature')).toMatchObject({ status: 'fail', cause: 'cluster.signature.algorithm', actual: 'ES256' });
     expect(refused.mapped_user?.username).toBe('bob@example.com');
