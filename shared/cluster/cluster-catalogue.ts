@@ -198,8 +198,8 @@ export function clusterHint(id: string, facts: HintFacts = {}): string {
   return clusterCause(id).hint(facts);
 }
 
-/** The cluster section of docs/troubleshooting.md. */
-export function renderClusterTroubleshootingSection(): string {
+/** The cluster section of docs/troubleshooting.md, with `transcript` (the one README and --help show) as its example. */
+export function renderClusterTroubleshootingSection(transcript: string): string {
   const out: string[] = [
     '# Why does the cluster refuse my token?',
     '',
@@ -211,6 +211,12 @@ export function renderClusterTroubleshootingSection(): string {
     '`--oidc-*` flags, and prints each check below, the user the apiserver would see (username, groups, uid,',
     'extra) and the hint listed here. Exit 0 when the apiserver would authenticate the token, 1 when not, 2 on',
     'usage errors. The diagnose page (`GET /diagnose`) and the MCP tool `diagnose_cluster_token` say the same.',
+    '',
+    'For example, an Entra ID v1 token against a cluster that trusts the v2 issuer:',
+    '',
+    '```text',
+    transcript,
+    '```',
     '',
     '| check | verifies |',
     '|---|---|',
