@@ -167,6 +167,52 @@ describe('the rows the stack suite proves against the real kube-apiserver (test/
   }
 });
 
+describe('claims as kube-apiserver decodes them (Go encoding/json into go-oidc\'s idToken), not as JSON reads them', () => {
+  const entraToken = (overrides: Record<string, unknown>) => entra.sign(fixtureClaims('entra-v2-access-token', NOW, overrides));
+
+  it('reads exp, nbf and iat as whole seconds, from numbers or strings holding one: exp NOW + 0.9 has expired at NOW + 0.5', async () => {
+    const fraction = await diagnose(await mail.sign(mailClaims(issuers, NOW, { exp: NOW + 0.9 })), clusterConfig('v1'), NOW + 0.5);
+    expect(check(fraction, 'expiry')).toMatchObject({ status: 'fail', cause: 'cluster.expiry.expired', actual: NOW });
+    const strings = await diagnose(await mail.sign(mailClaims(issuers, NOW, { exp: `${NOW + 300}`, nbf: `${NOW + 100}.5` })), clusterConfig('v1'));
+    expect(check(strings, 'expiry')).toMatchObject({ status: 'pass', seconds: -300 });
+    expect(check(strings, 'not_before')).toMatchObject({ status: 'fail', cause: 'cluster.not_before.future', seconds: 100 });
+  });
+
+  it('refuses exp, iat or nbf of another type, iat null included, but takes a null nbf as none', async () => {
+    const badExp = await diagnose(await mail.sign(mailClaims(issuers, NOW, { exp: true })), clusterConfig('v1'));
+    expect(check(badExp, 'expiry')).toMatchObject({ status: 'fail', cause: 'cluster.expiry.malformed', message: 'exp is a boolean (true): the apiserver cannot decode the token' });
+    const badTimes = await diagnose(await mail.sign(mailClaims(issuers, NOW, { iat: null, nbf: [NOW] })), clusterConfig('v1'));
+    expect(check(badTimes, 'not_before')).toMatchObject({ status: 'fail', cause: 'cluster.not_before.malformed', message: 'nbf is a list; iat is null: the apiserver cannot decode the token' });
+    const nullNbf = await diagnose(await mail.sign(mailClaims(issuers, NOW, { nbf: null })), clusterConfig('v1'));
+    expect(nullNbf.verdict).toBe('authenticated');
+    expect(check(nullNbf, 'not_before').message).toBe('no nbf claim');
+  });
+
+  it('refuses a payload go-oidc cannot decode, though the signature verifies: sub, nonce or at_hash not strings, a dangling _claim_names entry', async () => {
+    const d = await diagnose(await entraToken({ sub: 42, at_hash: {}, _claim_names: { groups: 'src1' }, _claim_sources: { other: { endpoint: 'https://graph.example' } } }), clusterConfig('v1'));
+    expect(d.verdict).toBe('refused');
+    expect(check(d, 'signature')).toMatchObject({ status: 'fail', cause: 'cluster.signature.payload' });
+    expect(check(d, 'signature').message).toBe('the signature verifies, but the apiserver\'s OIDC library cannot decode the claims: sub is a number (42), not a string; at_hash is an object, not a string; _claim_names.groups names source "src1", which _claim_sources does not have');
+    const nullSub = await diagnose(await entraToken({ sub: null, nonce: null }), clusterConfig('v1'));
+    expect(nullSub.verdict).toBe('authenticated');
+  });
+
+  it('refuses an aud list holding anything but strings, whichever audience it also holds', async () => {
+    const d = await diagnose(await mail.sign(mailClaims(issuers, NOW, { aud: ['kubernetes', 5] })), clusterConfig('v1'));
+    expect(check(d, 'audience')).toMatchObject({ status: 'fail', cause: 'cluster.audience.malformed', expected: ['kubernetes'] });
+  });
+
+  it('reads a null claim as "" or no entries: the bare prefix as username (with a warning), no groups, an empty uid', async () => {
+    const d = await diagnose(await entraToken({ oid: null, groups: null }), clusterConfig('v1'));
+    expect(d.verdict).toBe('authenticated');
+    expect(d.user).toEqual({ username: 'entra:', groups: ['system:authenticated'], uid: '', extra: {} });
+    expect(check(d, 'claim_mapping')).toMatchObject({ status: 'warn' });
+    expect(check(d, 'claim_mapping').message).toMatch(/^the username claim is null, which the apiserver reads as "": every such token is the user "entra:"/);
+    const nullGroup = await diagnose(await entraToken({ groups: ['a', null] }), clusterConfig('v1'));
+    expect(nullGroup.user?.groups).toEqual(['entra:a', 'entra:', 'system:authenticated']);
+  });
+});
+
 describe('the issuer, discovery and signature as the apiserver checks them', () => {
   it('names a trailing-slash near miss and refuses', async () => {
     const d = await diagnose(await keycloak.sign(kcClaims({ iss: `${keycloak.issuer}/` })), clusterConfig('v1'));
