@@ -66,7 +66,7 @@ async function expectAgreement(token: string): Promise<{ diagnosis: ClusterVerdi
   expect(code === 0).toBe(user !== undefined);
   expect(result.verdict).toBe(user ? 'authenticated' : 'refused');
   if (user) {
-    expect(result.user!.username).toBe(user.username);
+    expect(result.user!.username).toBe(user.username ?? '');
     expect([...result.user!.groups].sort()).toEqual([...user.groups].sort());
     expect(result.user!.uid).toBe(user.uid ?? '');
     expect(result.user!.extra).toEqual(user.extra ?? {});

@@ -136,7 +136,8 @@ export function tokenKubeconfig(token: string): string {
   }), 'kubeconfig');
 }
 
-export interface WhoAmI { username: string; groups: string[]; uid?: string; extra?: Record<string, string[]> }
+/** As whoami prints it: empty fields are left out (an empty username too). */
+export interface WhoAmI { username?: string; groups: string[]; uid?: string; extra?: Record<string, string[]> }
 
 export async function whoami(kubeconfig: string): Promise<{ run: Run; user?: WhoAmI }> {
   const r = await kubectl(kubeconfig, ['auth', 'whoami', '-o', 'json']);
