@@ -4,7 +4,8 @@
  * `kubectl auth whoami` succeeds, and the user it maps (username, groups, uid, extra) is the user
  * the apiserver reports. The table of issue #18, on a v1 and on a v1beta1 config: valid, wrong
  * audience, an Entra v1 token against the v2 issuer URL, skewed nbf / iat / exp, a failing CEL
- * claim rule, no username claim, an unverified email as username, a key not in the JWKS.
+ * claim rule, no username claim, an unverified email as username, a key not in the JWKS; and the
+ * (+) rows of claims with other JSON types, which Go decodes differently from JSON.parse.
  *
  * How the configs reach the apiserver: it runs `--authentication-config=` a copy of the file
  * `argo-sts render` wrote (stack.ts; the rendered file itself stays as written). This test starts
