@@ -1,6 +1,7 @@
 /**
  * Writes docs/troubleshooting.md from the check catalogue (shared/diagnose/catalogue.ts) and the
- * cluster catalogue (shared/cluster/cluster-catalogue.ts), so the document says exactly what
+ * cluster catalogue (shared/cluster/cluster-catalogue.ts) with the transcript of
+ * cli/commands/diagnose-cluster.ts, so the document says exactly what
  * /diagnose, its page, `argo-sts diagnose` and `argo-sts diagnose --cluster` say.
  *   npm run docs:troubleshooting            regenerate
  *   npm run docs:troubleshooting -- --check exit 1 when the committed file is stale
@@ -11,6 +12,7 @@ import { CHECK_CATALOGUE, type CheckEntry, type HintFacts, WIRE_CHECK_CATALOGUE 
 import type { WireCheck } from '../shared/errors.ts';
 import { wireErrorFor } from '../shared/errors.ts';
 import { renderClusterTroubleshootingSection } from '../shared/cluster/cluster-catalogue.ts';
+import { CLUSTER_TRANSCRIPT } from '../cli/commands/diagnose-cluster.ts';
 
 /** The Markdown of docs/troubleshooting.md. */
 export function renderTroubleshootingDoc(): string {
@@ -55,9 +57,9 @@ export function renderTroubleshootingDoc(): string {
 
 const PLACEHOLDERS: HintFacts = { seconds: 95, leeway: 60, at: '<claim time>', serverTime: '<server time>' };
 
-/** The whole document: the broker's checks, then the cluster's. */
+/** The whole document: the broker's checks, then the cluster's (with the transcript README and --help show). */
 export function troubleshootingDoc(): string {
-  return `${renderTroubleshootingDoc()}\n${renderClusterTroubleshootingSection()}`;
+  return `${renderTroubleshootingDoc()}\n${renderClusterTroubleshootingSection(CLUSTER_TRANSCRIPT)}`;
 }
 
 export const TROUBLESHOOTING_DOC = fileURLToPath(new URL('../docs/troubleshooting.md', import.meta.url));

@@ -31,7 +31,7 @@ export const CLUSTER_HELP = `Cluster mode: --cluster AUTHN_CONFIG [--kubeconfig 
                      --verb/--resource (e.g. --verb create --resource workflows.argoproj.io)
   --json             {"verdict": "authenticated"|"refused", "authenticator", "user", "checks": [...]}`;
 
-/** The transcript README and --help show; test/app/diagnose-cluster-cli.test.ts replays it. */
+/** The transcript README, docs/troubleshooting.md and --help show; test/app/diagnose-cluster-cli.test.ts replays it. */
 export const CLUSTER_TRANSCRIPT = `$ cat authentication-config.yaml
 apiVersion: apiserver.config.k8s.io/v1
 kind: AuthenticationConfiguration

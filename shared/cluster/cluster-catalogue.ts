@@ -95,6 +95,8 @@ export const CLUSTER_CATALOGUE: readonly ClusterCheckEntry[] = [
         `No key has kid \`${or(f.actual, '<kid>')}\` (published: ${or(f.expected, '<key ids>')}). The key was rotated away (an old token), or the token comes from another environment sharing the issuer URL; the apiserver refetches the keys once and then refuses.`),
       cause('cluster.signature.invalid', 'The signature does not verify', () =>
         'The token was altered, or signed by another key reusing a published kid. Use the token exactly as issued.'),
+      cause('cluster.signature.payload', "The apiserver's OIDC library cannot decode the claims", (f) =>
+        `${or(f.detail, 'A registered claim has the wrong JSON type')}. go-oidc decodes the payload into typed fields before any other check: \`sub\`, \`nonce\` and \`at_hash\` must be strings, and every \`_claim_names\` entry must name a \`_claim_sources\` entry. Fix the IdP's claim mapper that writes the claim.`),
     ],
   },
   {
@@ -106,6 +108,8 @@ export const CLUSTER_CATALOGUE: readonly ClusterCheckEntry[] = [
         `The token's aud is \`${or(f.actual, '<aud>')}\`; \`issuer.audiences\` is ${or(f.expected, '<audiences>')}. Request the token for one of them, or add its audience (with \`audienceMatchPolicy: MatchAny\` for several).`),
       from('audience.entra-uri-vs-guid', (f) =>
         `The token's aud is \`${or(f.actual, '<aud>')}\`, the cluster accepts ${or(f.expected, '<audiences>')}. Entra v1 tokens carry the App ID URI (\`api://...\`) when asked for it, v2 tokens always the client-id GUID: list the form your tokens carry in \`issuer.audiences\`.`),
+      cause('cluster.audience.malformed', 'The `aud` claim is neither a string nor a list of strings', (f) =>
+        `The token's aud is ${or(f.actual, 'of another type')}; the apiserver's OIDC library cannot decode it and refuses the token whatever \`issuer.audiences\` says. Fix the IdP's audience mapper.`),
       from('audience.keycloak-no-mapper', (f) =>
         `Keycloak puts a client in \`aud\` only through an Audience mapper (else \`aud\` is \`account\` or missing). Add a mapper of type "Audience" with Included Client Audience ${or(f.expected, '<audience>')} to the client, "Add to access token" on.`),
     ],
@@ -113,20 +117,24 @@ export const CLUSTER_CATALOGUE: readonly ClusterCheckEntry[] = [
   {
     id: 'expiry',
     title: 'Expiry (`exp`)',
-    verifies: 'The token has `exp` and it is not in the past. kube-apiserver allows no leeway on `exp`.',
+    verifies: 'The token has `exp` (a number, or a string holding one, as Go decodes it; fractions dropped) and it is not in the past. kube-apiserver allows no leeway on `exp`.',
     causes: [
       cause('cluster.expiry.expired', 'The token has expired', (f) =>
         `It expired ${or(f.seconds?.toString(), 'N')} s ago, and the apiserver allows no leeway on \`exp\` (argo-sts's own checks allow ${or(f.leeway?.toString(), 'L')} s, so a token can pass argo-sts and still be refused here). Get a fresh token; if it expired seconds ago, compare the clocks of the control plane and the IdP (NTP).`),
-      cause('cluster.expiry.missing', 'The token has no numeric `exp`', () => 'The apiserver treats a token without `exp` as expired.'),
+      cause('cluster.expiry.missing', 'The token has no `exp`', () => 'The apiserver treats a token without `exp` as expired.'),
+      cause('cluster.expiry.malformed', 'The `exp` claim is not a number', (f) =>
+        `\`exp\` is ${or(f.actual, 'of another type')}: the apiserver's OIDC library decodes it as a number (or a string holding one) and refuses the token when it cannot. Seconds since the epoch, as a JSON number.`),
     ],
   },
   {
     id: 'not_before',
     title: 'Not before (`nbf`)',
-    verifies: 'When the token has `nbf`, it is at most 60 s in the future (the apiserver\'s fixed leeway). `iat` is not checked by the apiserver.',
+    verifies: 'When the token has `nbf` (not null), it is at most 60 s in the future (the apiserver\'s fixed leeway). `iat` is not checked by the apiserver, but, like `nbf`, it must decode as a number (or a string holding one) when present.',
     causes: [
       cause('cluster.not_before.future', 'The token is not valid yet', (f) =>
         `Its \`nbf\` is ${or(f.seconds?.toString(), 'N')} s in the future, over the apiserver's fixed leeway of 60 s: the IdP's clock is ahead of the control plane's, or the control plane's is behind. Fix NTP on both; the leeway cannot be configured.`),
+      cause('cluster.not_before.malformed', 'The `nbf` or `iat` claim is not a number', (f) =>
+        `${or(f.actual, 'nbf or iat is of another type')}: the apiserver's OIDC library decodes both as numbers (or strings holding one; a null \`nbf\` is no nbf, a null \`iat\` fails) and refuses the token when it cannot, though it never compares \`iat\` with the clock.`),
     ],
   },
   {
@@ -198,8 +206,8 @@ export function clusterHint(id: string, facts: HintFacts = {}): string {
   return clusterCause(id).hint(facts);
 }
 
-/** The cluster section of docs/troubleshooting.md. */
-export function renderClusterTroubleshootingSection(): string {
+/** The cluster section of docs/troubleshooting.md, with `transcript` (the one README and --help show) as its example. */
+export function renderClusterTroubleshootingSection(transcript: string): string {
   const out: string[] = [
     '# Why does the cluster refuse my token?',
     '',
@@ -211,6 +219,12 @@ export function renderClusterTroubleshootingSection(): string {
     '`--oidc-*` flags, and prints each check below, the user the apiserver would see (username, groups, uid,',
     'extra) and the hint listed here. Exit 0 when the apiserver would authenticate the token, 1 when not, 2 on',
     'usage errors. The diagnose page (`GET /diagnose`) and the MCP tool `diagnose_cluster_token` say the same.',
+    '',
+    'For example, an Entra ID v1 token against a cluster that trusts the v2 issuer:',
+    '',
+    '```text',
+    transcript,
+    '```',
     '',
     '| check | verifies |',
     '|---|---|',

@@ -10,6 +10,7 @@
  *   audience    MatchAny over `issuer.audiences`
  *   expiry      `exp` present and not in the past: no leeway
  *   not_before  `nbf`, when present, at most 60 s ahead (go-oidc's fixed leeway); `iat` unchecked
+ *               (but, like every registered claim, decoded as go-oidc decodes it: go-claims.ts)
  *   claim_mapping / claim_validation / user_validation   as the authenticator maps and validates
  * Every check is reported, with its numbers, so one run shows every reason; the verdict is
  * "authenticated" only when all pass and the configuration itself is valid. Pure apart from the
@@ -21,6 +22,7 @@ import { fetchJson } from '../http/fetch-capped.ts';
 import type { JwtAuthenticator } from './kube-authn-model.ts';
 import { type ClusterCheckId, clusterCause, clusterHint } from './cluster-catalogue.ts';
 import { type Claims, type ClusterCheck, type ClusterDiagnosis, type ClusterDiagnosisInput, KUBE_NBF_LEEWAY_SECONDS, type KubeUser, ORDER, decodeJwt, failWith, iso, list, skip } from './cluster-diagnosis.ts';
+import { goAudience, goTime, jsonKind, payloadProblems } from './go-claims.ts';
 import { authenticatedUser, mapClaims, validateClaims, validateUser } from './map-kube-user.ts';
 
 export async function diagnoseClusterToken(input: ClusterDiagnosisInput): Promise<ClusterDiagnosis> {
@@ -74,6 +76,11 @@ export async function diagnoseClusterToken(input: ClusterDiagnosisInput): Promis
   checks.set('issuer', { check: 'issuer', status: 'pass', message: `jwt authenticator ${JSON.stringify(authenticator.issuer.url)} claims the token (iss matches exactly)`, actual: iss });
 
   await checkDiscoveryAndSignature(input, authenticator, header, checks);
+  const payload = payloadProblems(claims);
+  if (payload.length > 0 && checks.get('signature')?.status === 'pass') {
+    checks.set('signature', failWith('signature', 'cluster.signature.payload',
+      `the signature verifies, but the apiserver's OIDC library cannot decode the claims: ${payload.join('; ')}`, { detail: payload.join('; ') }));
+  }
   checkAudience(authenticator, claims, iss, checks);
   checkTimes(claims, nowSeconds, checks);
   const user = mapClaims(authenticator, claims, checks);
@@ -170,8 +177,13 @@ async function checkDiscoveryAndSignature(input: ClusterDiagnosisInput, a: JwtAu
 }
 
 function checkAudience(a: JwtAuthenticator, claims: Claims, iss: string, checks: Map<ClusterCheckId, ClusterCheck>): void {
-  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud.filter((v): v is string => typeof v === 'string') : [];
+  const aud = goAudience(claims.aud);
   const accepted = a.issuer.audiences;
+  if (aud === undefined) {
+    checks.set('audience', failWith('audience', 'cluster.audience.malformed', `aud is ${jsonKind(claims.aud)}: the apiserver reads only a string or a list of strings, and refuses the token`,
+      { actual: jsonKind(claims.aud), expected: list(accepted) }, { expected: accepted }));
+    return;
+  }
   const hit = aud.find((v) => accepted.includes(v));
   if (hit !== undefined) {
     checks.set('audience', { check: 'audience', status: 'pass', message: `aud contains ${JSON.stringify(hit)} (MatchAny over ${accepted.length} audience${accepted.length === 1 ? '' : 's'})`, actual: aud });
@@ -185,28 +197,37 @@ function checkAudience(a: JwtAuthenticator, claims: Claims, iss: string, checks:
 
 function checkTimes(claims: Claims, now: number, checks: Map<ClusterCheckId, ClusterCheck>): void {
   const nowWhole = Math.floor(now);
-  if (typeof claims.exp !== 'number') {
-    checks.set('expiry', failWith('expiry', 'cluster.expiry.missing', 'the token has no numeric exp: the apiserver reads it as expired'));
-  } else if (claims.exp < now) {
-    const seconds = Math.max(1, Math.floor(now - claims.exp));
-    checks.set('expiry', failWith('expiry', 'cluster.expiry.expired', `the token expired ${seconds} s ago (exp ${iso(claims.exp)}; server time ${iso(nowWhole)}; the apiserver allows no leeway on exp)`,
-      { seconds, leeway: 60 }, { seconds, leeway_seconds: 0, actual: claims.exp }));
+  const exp = goTime(claims.exp);
+  if (exp === undefined) {
+    checks.set('expiry', failWith('expiry', 'cluster.expiry.missing', 'the token has no exp: the apiserver reads it as expired'));
+  } else if (exp === null) {
+    checks.set('expiry', failWith('expiry', 'cluster.expiry.malformed', `exp is ${jsonKind(claims.exp)}: the apiserver cannot decode the token`, { actual: jsonKind(claims.exp) }));
+  } else if (exp < now) {
+    const seconds = Math.max(1, Math.floor(now - exp));
+    checks.set('expiry', failWith('expiry', 'cluster.expiry.expired', `the token expired ${seconds} s ago (exp ${iso(exp)}; server time ${iso(nowWhole)}; the apiserver allows no leeway on exp)`,
+      { seconds, leeway: 60 }, { seconds, leeway_seconds: 0, actual: exp }));
   } else {
-    checks.set('expiry', { check: 'expiry', status: 'pass', message: `valid for another ${Math.floor(claims.exp - now)} s (exp ${iso(claims.exp)}; no leeway)`, seconds: -Math.floor(claims.exp - now), leeway_seconds: 0 });
+    checks.set('expiry', { check: 'expiry', status: 'pass', message: `valid for another ${Math.floor(exp - now)} s (exp ${iso(exp)}; no leeway)`, seconds: -Math.floor(exp - now), leeway_seconds: 0 });
   }
-  const iatNote = typeof claims.iat === 'number' && claims.iat > now + KUBE_NBF_LEEWAY_SECONDS
-    ? `; iat is ${Math.floor(claims.iat - now)} s in the future, which the apiserver does not check (argo-sts's own checks would refuse it)`
+  // nbf is a pointer in go-oidc (null is no nbf); iat is not, so a null iat fails like a malformed one.
+  const nbf = claims.nbf === null ? undefined : goTime(claims.nbf);
+  const iat = goTime(claims.iat);
+  const malformed = [nbf === null && `nbf is ${jsonKind(claims.nbf)}`, iat === null && `iat is ${jsonKind(claims.iat)}`].filter((m): m is string => typeof m === 'string');
+  if (malformed.length > 0) {
+    checks.set('not_before', failWith('not_before', 'cluster.not_before.malformed', `${malformed.join('; ')}: the apiserver cannot decode the token`, { actual: malformed.join('; ') }));
+    return;
+  }
+  const iatNote = iat !== undefined && iat !== null && iat > now + KUBE_NBF_LEEWAY_SECONDS
+    ? `; iat is ${Math.floor(iat - now)} s in the future, which the apiserver does not check (argo-sts's own checks would refuse it)`
     : '';
-  if (claims.nbf === undefined) {
+  if (nbf === undefined || nbf === null) {
     checks.set('not_before', { check: 'not_before', status: iatNote ? 'warn' : 'pass', message: `no nbf claim${iatNote}`, leeway_seconds: KUBE_NBF_LEEWAY_SECONDS });
-  } else if (typeof claims.nbf !== 'number') {
-    checks.set('not_before', failWith('not_before', 'cluster.not_before.future', 'nbf is not a number: the token cannot be parsed'));
-  } else if (now + KUBE_NBF_LEEWAY_SECONDS < claims.nbf) {
-    const seconds = Math.ceil(claims.nbf - now);
-    checks.set('not_before', failWith('not_before', 'cluster.not_before.future', `the token is not valid for another ${seconds} s (nbf ${iso(claims.nbf)} is ${seconds} s in the future; server time ${iso(nowWhole)}; leeway ${KUBE_NBF_LEEWAY_SECONDS} s)`,
-      { seconds, leeway: KUBE_NBF_LEEWAY_SECONDS }, { seconds, leeway_seconds: KUBE_NBF_LEEWAY_SECONDS, actual: claims.nbf }));
+  } else if (now + KUBE_NBF_LEEWAY_SECONDS < nbf) {
+    const seconds = Math.ceil(nbf - now);
+    checks.set('not_before', failWith('not_before', 'cluster.not_before.future', `the token is not valid for another ${seconds} s (nbf ${iso(nbf)} is ${seconds} s in the future; server time ${iso(nowWhole)}; leeway ${KUBE_NBF_LEEWAY_SECONDS} s)`,
+      { seconds, leeway: KUBE_NBF_LEEWAY_SECONDS }, { seconds, leeway_seconds: KUBE_NBF_LEEWAY_SECONDS, actual: nbf }));
   } else {
-    const ahead = Math.ceil(claims.nbf - now);
+    const ahead = Math.ceil(nbf - now);
     checks.set('not_before', { check: 'not_before', status: iatNote ? 'warn' : 'pass', message: `${ahead > 0 ? `nbf is ${ahead} s in the future, within` : 'nbf has passed; leeway'} ${KUBE_NBF_LEEWAY_SECONDS} s${iatNote}`, seconds: ahead, leeway_seconds: KUBE_NBF_LEEWAY_SECONDS });
   }
 }

@@ -1,6 +1,7 @@
 /** claimMappings, claimValidationRules and userValidationRules, evaluated as kube-apiserver evaluates them. */
 import type { JwtAuthenticator } from './kube-authn-model.ts';
 import { type ClusterCheckId, clusterHint } from './cluster-catalogue.ts';
+import { goString, goStringList } from './go-claims.ts';
 import { celStringList, type CompiledExpression } from './kube-cel.ts';
 import { AUTHENTICATED_GROUP, CREDENTIAL_ID_KEY, type Claims, type ClusterCheck, type KubeUser, type RuleOutcome, failWith, skip } from './cluster-diagnosis.ts';
 
@@ -32,6 +33,8 @@ export function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<Clust
   const m = a.claimMappings;
   const failures: Failure[] = [];
   let username: string | undefined;
+  /** The username claim is null: Go reads it as "", so the user is the bare prefix. */
+  let nullUsername = false;
   if (m.username.expression !== undefined) {
     const r = evalMapping(m.username.compiled, claims, 'username', failures);
     if (r.ok) {
@@ -42,14 +45,16 @@ export function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<Clust
   } else if (m.username.claim) {
     const claim = m.username.claim;
     const value = claims[claim];
+    const text = goString(value);
     if (value === undefined) {
       failures.push({ field: 'username', causeId: 'cluster.claim_mapping.username-missing', message: `username claim ${JSON.stringify(claim)} is not in the token`, facts: { expected: claim } });
-    } else if (typeof value !== 'string') {
+    } else if (text === undefined) {
       failures.push({ field: 'username', causeId: 'cluster.claim_mapping.not-string', message: `username claim ${JSON.stringify(claim)} is a ${typeof value}, not a string`, facts: { detail: `claim ${claim} is a ${Array.isArray(value) ? 'list' : typeof value}` } });
     } else if (claim === 'email' && claims.email_verified !== undefined && claims.email_verified !== true) {
       failures.push({ field: 'username', causeId: 'cluster.claim_mapping.email-unverified', message: `the username claim is email and email_verified is ${JSON.stringify(claims.email_verified)}: "email not verified"`, facts: {} });
     } else {
-      username = m.username.prefix ? m.username.prefix + value : value;
+      username = m.username.prefix ? m.username.prefix + text : text;
+      nullUsername = value === null;
     }
   }
 
@@ -57,7 +62,7 @@ export function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<Clust
   if (m.groups.claim) {
     const value = claims[m.groups.claim];
     if (value !== undefined) {
-      const values = typeof value === 'string' ? [value] : Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+      const values = goStringList(value);
       if (!values) failures.push({ field: 'groups', causeId: 'cluster.claim_mapping.not-string', message: `groups claim ${JSON.stringify(m.groups.claim)} is neither a string nor a list of strings`, facts: { detail: `claim ${m.groups.claim}` } });
       else groups = values.map((g) => (m.groups.prefix ? m.groups.prefix + g : g));
     }
@@ -73,7 +78,8 @@ export function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<Clust
   let uid = '';
   if (m.uid.claim) {
     const value = claims[m.uid.claim];
-    if (typeof value === 'string') uid = value;
+    const text = goString(value);
+    if (text !== undefined) uid = text;
     else failures.push({ field: 'uid', causeId: value === undefined ? 'cluster.claim_mapping.username-missing' : 'cluster.claim_mapping.not-string', message: `uid claim ${JSON.stringify(m.uid.claim)} ${value === undefined ? 'is not in the token' : 'is not a string'}`, facts: { expected: m.uid.claim, detail: `claim ${m.uid.claim}` } });
   } else if (m.uid.expression !== undefined) {
     const r = evalMapping(m.uid.compiled, claims, 'uid', failures);
@@ -104,8 +110,8 @@ export function mapClaims(a: JwtAuthenticator, claims: Claims, checks: Map<Clust
   const user: KubeUser = { username, groups, uid, extra };
   const how = m.username.expression !== undefined ? `expression \`${m.username.expression}\`` : `claim ${JSON.stringify(m.username.claim)}${m.username.prefix ? ` with prefix ${JSON.stringify(m.username.prefix)}` : ''}`;
   checks.set('claim_mapping', {
-    check: 'claim_mapping', status: 'pass',
-    message: `username ${JSON.stringify(username)} (${how}); ${groups.length} group${groups.length === 1 ? '' : 's'}${uid ? `; uid ${JSON.stringify(uid)}` : ''}${Object.keys(extra).length ? `; extra ${Object.keys(extra).join(', ')}` : ''}`,
+    check: 'claim_mapping', status: nullUsername ? 'warn' : 'pass',
+    message: `${nullUsername ? `the username claim is null, which the apiserver reads as "": every such token is the user ${JSON.stringify(username)}; ` : ''}username ${JSON.stringify(username)} (${how}); ${groups.length} group${groups.length === 1 ? '' : 's'}${uid ? `; uid ${JSON.stringify(uid)}` : ''}${Object.keys(extra).length ? `; extra ${Object.keys(extra).join(', ')}` : ''}`,
     actual: user,
   });
   return user;
@@ -134,10 +140,11 @@ export function validateClaims(a: JwtAuthenticator, claims: Claims, checks: Map<
   for (const rule of a.claimValidationRules) {
     if (rule.claim) {
       const value = claims[rule.claim];
+      const text = goString(value);
       const label = `${rule.claim} == ${JSON.stringify(rule.requiredValue ?? '')}`;
       if (value === undefined) rules.push({ rule: label, status: 'fail', message: `required claim ${rule.claim} not present`, causeId: 'cluster.claim_validation.required-claim', detail: 'absent' });
-      else if (typeof value !== 'string') rules.push({ rule: label, status: 'fail', message: `claim ${rule.claim} is a ${Array.isArray(value) ? 'list' : typeof value}; only strings match requiredValue`, causeId: 'cluster.claim_validation.required-claim', detail: JSON.stringify(value) });
-      else if (value !== (rule.requiredValue ?? '')) rules.push({ rule: label, status: 'fail', message: `claim ${rule.claim} is ${JSON.stringify(value)}`, causeId: 'cluster.claim_validation.required-claim', detail: JSON.stringify(value) });
+      else if (text === undefined) rules.push({ rule: label, status: 'fail', message: `claim ${rule.claim} is a ${Array.isArray(value) ? 'list' : typeof value}; only strings match requiredValue`, causeId: 'cluster.claim_validation.required-claim', detail: JSON.stringify(value) });
+      else if (text !== (rule.requiredValue ?? '')) rules.push({ rule: label, status: 'fail', message: `claim ${rule.claim} is ${JSON.stringify(value)}`, causeId: 'cluster.claim_validation.required-claim', detail: JSON.stringify(value) });
       else rules.push({ rule: label, status: 'pass' });
     } else if (rule.expression) {
       const outcome = ruleOutcome(rule.compiled, rule.expression, claims, rule.message);

@@ -2,7 +2,7 @@
  * `argo-sts diagnose --cluster` as a specification: exit 0 when kube-apiserver would authenticate
  * the token, 1 when not, 2 on usage errors; the --json shape of the contract; --kubeconfig asking a
  * loopback API server's SubjectAccessReview endpoint what the mapped user may do; and the
- * transcript that README and --help show, replayed.
+ * transcript that README, docs/troubleshooting.md and --help show, replayed.
  */
 import type { TLSSocket } from 'node:tls';
 import { createServer, type Server } from 'node:https';
@@ -164,7 +164,7 @@ describe('argo-sts diagnose --cluster', () => {
     expect(reviews).toEqual([]);
   });
 
-  it('replays the transcript README and --help show', async () => {
+  it('replays the transcript README, docs/troubleshooting.md and --help show', async () => {
     const [, configText, command, output] = /^\$ cat authentication-config.yaml\n([\s\S]*?)\n(\$ argo-sts diagnose [^\n]*)\n([\s\S]*?)\n\$ echo \$\?\n(\d)$/.exec(CLUSTER_TRANSCRIPT) ?? [];
     expect(command).toBe('$ argo-sts diagnose --cluster authentication-config.yaml - < entra-token.jwt');
     const file = join(dir, 'transcript-config.yaml');
@@ -180,6 +180,7 @@ describe('argo-sts diagnose --cluster', () => {
     const help = await runCliCaptured(['diagnose', '--help']);
     expect(help.stdout).toContain(CLUSTER_TRANSCRIPT);
     expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(CLUSTER_TRANSCRIPT);
+    expect(readFileSync(TROUBLESHOOTING_DOC, 'utf8')).toContain(`\n\`\`\`text\n${CLUSTER_TRANSCRIPT}\n\`\`\`\n`);
   });
 });
 

@@ -1,7 +1,10 @@
 /**
  * The MCP tool `diagnose_cluster_token` through the Model Context Protocol SDK's own Client over
  * stdio (`npx argo-sts mcp`), against an https loopback issuer: the same verdict, checks and user
- * as `argo-sts diagnose --cluster`, for an AuthenticationConfiguration the agent passes as text.
+ * as `argo-sts diagnose --cluster`, for an AuthenticationConfiguration the agent passes as text;
+ * and, for every row of issue #18's table (test/support/cluster-table.ts; the stack suite proves
+ * the rows against the real kube-apiserver) on v1 and v1beta1, the same as the CLI and as the
+ * diagnose page's POST /diagnose/cluster.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,9 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeServer } from '../../functions/node/start-server.ts';
 import { parseConfigText } from '../../shared/broker/load-config.ts';
 import { authenticationConfiguration } from '../../shared/cluster/render-cluster.ts';
+import { buildHarness, type Harness } from '../support/app-harness.ts';
+import { expectRow, type RowDiagnosis, startTableIssuers, TABLE_ROWS, tableConfig, type TableIssuers } from '../support/cluster-table.ts';
+import { signingKeysEnv } from '../support/configs.ts';
 import { githubViewConfig, startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, oneIssuerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
+import { type HttpsIssuer, oneIssuerConfig, pageBrokerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -130,3 +136,43 @@ describe('diagnose_cluster_token with token "credential"', () => {
   });
 });
 
+
+describe('the table of issue #18 through the MCP tool, the diagnose page and the CLI', () => {
+  const now = Math.floor(Date.now() / 1000);
+  let issuers: TableIssuers;
+  let page: Harness;
+
+  beforeAll(async () => {
+    issuers = await startTableIssuers();
+    page = await buildHarness(pageBrokerConfig('http://127.0.0.1/sts'), { now, env: await signingKeysEnv() });
+  });
+
+  afterAll(() => issuers?.close());
+
+  /** What must be equal across the surfaces (messages carry seconds, which differ by a clock tick). */
+  const verdictOf = (d: RowDiagnosis & Record<string, unknown>) => ({
+    verdict: d.verdict, authenticator: d.authenticator, user: d.user, mapped_user: d.mapped_user, config: d.config,
+    checks: d.checks.map((c) => [c.check, c.status, c.cause]),
+  });
+
+  for (const version of ['v1', 'v1beta1'] as const) {
+    for (const r of TABLE_ROWS) {
+      it(`${version}: ${r.row} is ${r.verdict} on every surface`, async () => {
+        const config = tableConfig(version, issuers);
+        const token = await r.token(issuers, now);
+        const file = join(dir, `table-${version}.yaml`);
+        await writeFile(file, config);
+        await writeFile(join(dir, 'person.jwt'), token);
+        const fromCli = JSON.parse((await runCliCaptured(['diagnose', '--cluster', file, '-', '--json'], { stdin: token })).stdout);
+        const fromTool = JSON.parse((await callTool({ authentication_config: config })).content[1]!.text);
+        const fromPage = await (await page.app.request('/diagnose/cluster', {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ subject_token: token, authentication_config: config }),
+        })).json() as RowDiagnosis & Record<string, unknown>;
+        expectRow(r, fromCli, issuers);
+        expect(fromCli.config.source).toBe(version);
+        expect(verdictOf(fromTool)).toEqual(verdictOf(fromCli));
+        expect(verdictOf(fromPage)).toEqual(verdictOf(fromCli));
+      });
+    }
+  }
+});

@@ -4,7 +4,8 @@
  * up: builds (cached under .stack/) etcd, kube-apiserver, kubectl and the argo CLI from their
  * published Go modules and fetches Keycloak's dist from Maven Central; then, all on 127.0.0.1,
  * generates a CA and certificates for this run, renders the cluster side with `argo-sts render`,
- * starts etcd, kube-apiserver (--authentication-config = the rendered file), applies the Argo
+ * starts etcd, kube-apiserver (--authentication-config = a copy of the rendered file, which a test
+ * may rewrite: the apiserver reloads it), applies the Argo
  * CRDs and the rendered RBAC, starts argo-sts behind a loopback TLS terminator, Argo Server in
  * client auth mode and Keycloak with infra/keycloak/realm-stack.json, and writes
  * .stack/stack.json. Every start is bounded; a failure prints the consumer's last log lines.
@@ -519,6 +520,10 @@ export async function up(): Promise<void> {
   const kubeDir = join(RUN, 'kube');
   mkdirSync(kubeDir, { recursive: true });
   writeFileSync(join(kubeDir, 'audit-policy.yaml'), AUDIT_POLICY);
+  // The apiserver runs a copy of what render wrote: a test may add authenticators or change its
+  // apiVersion (kube-apiserver reloads the file), and the rendered file stays as render wrote it.
+  const authenticationConfig = join(kubeDir, 'authentication-config.yaml');
+  writeFileSync(authenticationConfig, readFileSync(join(rendered, TARGETS.oidc, 'authentication-config.yaml')));
   const kube = startProcess('kube-apiserver', join(BIN, 'kube-apiserver'), [
     '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${ports.kube}`,
     `--etcd-servers=http://127.0.0.1:${ports.etcd}`,
@@ -526,7 +531,7 @@ export async function up(): Promise<void> {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local', `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`, '--api-audiences=https://kubernetes.default.svc.cluster.local',
     '--service-cluster-ip-range=10.96.0.0/24', '--endpoint-reconciler-type=none', '--authorization-mode=RBAC',
-    `--authentication-config=${join(rendered, TARGETS.oidc, 'authentication-config.yaml')}`,
+    `--authentication-config=${authenticationConfig}`,
     `--audit-policy-file=${join(kubeDir, 'audit-policy.yaml')}`, `--audit-log-path=${join(kubeDir, 'audit.log')}`,
     '--profiling=false', '--v=2',
   ]);
@@ -609,7 +614,7 @@ export async function up(): Promise<void> {
     ports,
     ci_idp: { issuer: `http://127.0.0.1:${ports.ciIdp}`, private_jwk_file: join(ciDir, 'private.jwk'), jwks_file: join(ciDir, 'jwks.json') },
     broker: { signing_keys_file: signingKeys, audit_db: join(brokerDir, 'audit.db'), log: logFileOf('argo-sts') },
-    kube: { audit_log: join(kubeDir, 'audit.log'), log: logFileOf('kube-apiserver'), rendered },
+    kube: { audit_log: join(kubeDir, 'audit.log'), log: logFileOf('kube-apiserver'), rendered, authentication_config: authenticationConfig },
     bin: BIN,
     versions: VERSIONS,
   }, null, 2)}\n`);

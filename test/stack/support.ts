@@ -24,7 +24,8 @@ export interface StackExtra {
   ports: Record<string, number>;
   ci_idp: { issuer: string; private_jwk_file: string; jwks_file: string };
   broker: { signing_keys_file: string; audit_db: string; log: string };
-  kube: { audit_log: string; log: string; rendered: string };
+  /** authentication_config: the file kube-apiserver runs (--authentication-config), first a copy of the rendered one. */
+  kube: { audit_log: string; log: string; rendered: string; authentication_config: string };
   bin: string;
   versions: Record<string, string>;
 }
@@ -135,7 +136,8 @@ export function tokenKubeconfig(token: string): string {
   }), 'kubeconfig');
 }
 
-export interface WhoAmI { username: string; groups: string[]; uid?: string; extra?: Record<string, string[]> }
+/** As whoami prints it: empty fields are left out (an empty username too). */
+export interface WhoAmI { username?: string; groups: string[]; uid?: string; extra?: Record<string, string[]> }
 
 export async function whoami(kubeconfig: string): Promise<{ run: Run; user?: WhoAmI }> {
   const r = await kubectl(kubeconfig, ['auth', 'whoami', '-o', 'json']);

@@ -11,72 +11,24 @@ import { parseAuthenticationConfig } from '../../shared/cluster/authentication-c
 import { diagnoseClusterToken } from '../../shared/cluster/diagnose-cluster.ts';
 import { type ClusterDiagnosis } from '../../shared/cluster/cluster-diagnosis.ts';
 import { fixtureClaims } from '../support/loopback-idp.ts';
-import { type HttpsIssuer, indentPem, startHttpsIssuer } from '../support/https-issuer.ts';
+import { ENTRA_API, expectRow, keycloakClaims, mailClaims, startTableIssuers, TABLE_ROWS, tableConfig, type TableIssuers, TENANT } from '../support/cluster-table.ts';
+import { type HttpsIssuer, indentPem } from '../support/https-issuer.ts';
 
 const NOW = 1_790_000_000;
-const TENANT = '8f3e2a1b-6c5d-4e7f-9a0b-1c2d3e4f5a6b';
-const ENTRA_V2 = `https://login.microsoftonline.com/${TENANT}/v2.0`;
-const ENTRA_API = '3c1d9e8f-7a6b-4c5d-8e9f-0a1b2c3d4e5f';
 
+let issuers: TableIssuers;
 let keycloak: HttpsIssuer;
 let entra: HttpsIssuer;
 let mail: HttpsIssuer;
 
 beforeAll(async () => {
-  keycloak = await startHttpsIssuer({ path: '/realms/platform' });
-  entra = await startHttpsIssuer({ issuer: () => ENTRA_V2, path: `/${TENANT}/v2.0` });
-  mail = await startHttpsIssuer({ alg: 'ES256' });
+  issuers = await startTableIssuers();
+  ({ keycloak, entra, mail } = issuers);
 });
 
-afterAll(async () => {
-  await Promise.all([keycloak.close(), entra.close(), mail.close()]);
-});
+afterAll(() => issuers.close());
 
-function clusterConfig(version: 'v1' | 'v1beta1'): string {
-  return `apiVersion: apiserver.config.k8s.io/${version}
-kind: AuthenticationConfiguration
-jwt:
-  - issuer:
-      url: ${keycloak.issuer}
-      audiences: [kubernetes, argo-sts]
-      audienceMatchPolicy: MatchAny
-      certificateAuthority: |
-${indentPem(keycloak.caPem, 8)}
-    claimValidationRules:
-      - expression: "claims.exp - claims.iat <= 3600"
-        message: tokens live at most an hour
-    claimMappings:
-      username: { claim: sub, prefix: "keycloak:" }
-      groups: { claim: groups, prefix: "keycloak:" }
-      extra:
-        - key: acme.io/realm-roles
-          valueExpression: "has(claims.realm_access) ? claims.realm_access.roles : []"
-        - key: acme.io/client
-          valueExpression: "claims.azp"
-        - key: acme.io/empty
-          valueExpression: "''"
-    userValidationRules:
-      - expression: "!user.username.startsWith('system:')"
-        message: no system users
-  - issuer:
-      url: ${ENTRA_V2}
-      discoveryURL: ${entra.discoveryUrl}
-      audiences: ["${ENTRA_API}"]
-      certificateAuthority: |
-${indentPem(entra.caPem, 8)}
-    claimMappings:
-      username: { claim: oid, prefix: "entra:" }
-      groups: { claim: groups, prefix: "entra:" }
-      uid: { claim: oid }
-  - issuer:
-      url: ${mail.issuer}
-      audiences: [kubernetes]
-      certificateAuthority: |
-${indentPem(mail.caPem, 8)}
-    claimMappings:
-      username: { claim: email, prefix: "" }
-`;
-}
+const clusterConfig = (version: 'v1' | 'v1beta1') => tableConfig(version, issuers);
 
 function diagnose(token: string, text: string, now = NOW): Promise<ClusterDiagnosis> {
   return diagnoseClusterToken({ token, config: parseAuthenticationConfig(text), now: now * 1000, fetchFor: (ca) => (ca ? fetchTrustingCa(ca) : fetch) });
@@ -88,7 +40,7 @@ function check(d: ClusterDiagnosis, id: string) {
   return found;
 }
 
-const kcClaims = (overrides: Record<string, unknown> = {}) => fixtureClaims('keycloak-access-token', NOW, { iss: keycloak.issuer, aud: ['argo-sts', 'account'], ...overrides });
+const kcClaims = (overrides: Record<string, unknown> = {}) => keycloakClaims(issuers, NOW, overrides);
 
 for (const version of ['v1', 'v1beta1'] as const) {
   describe(`an AuthenticationConfiguration ${version}`, () => {
@@ -185,7 +137,7 @@ for (const version of ['v1', 'v1beta1'] as const) {
     });
 
     it('refuses an unverified email as username, and accepts it when email_verified is absent (as the apiserver does)', async () => {
-      const base = { iss: mail.issuer, aud: 'kubernetes', sub: 'u1', email: 'bob@example.com', iat: NOW, exp: NOW + 300 };
+      const base = mailClaims(issuers, NOW);
       const unverified = await diagnose(await mail.sign({ ...base, email_verified: false }), clusterConfig(version));
       expect(unverified.verdict).toBe('refused');
       expect(check(unverified, 'claim_mapping')).toMatchObject({ status: 'fail', cause: 'cluster.claim_mapping.email-unverified' });
@@ -204,6 +156,62 @@ for (const version of ['v1', 'v1beta1'] as const) {
     });
   });
 }
+
+describe('the rows the stack suite proves against the real kube-apiserver (test/stack/diagnose-cluster.test.ts)', () => {
+  for (const version of ['v1', 'v1beta1'] as const) {
+    for (const r of TABLE_ROWS) {
+      it(`${version}: ${r.row} is ${r.verdict}${r.check?.cause ? ` (${r.check.cause})` : ''}`, async () => {
+        expectRow(r, await diagnose(await r.token(issuers, NOW), clusterConfig(version)), issuers);
+      });
+    }
+  }
+});
+
+describe('claims as kube-apiserver decodes them (Go encoding/json into go-oidc\'s idToken), not as JSON reads them', () => {
+  const entraToken = (overrides: Record<string, unknown>) => entra.sign(fixtureClaims('entra-v2-access-token', NOW, overrides));
+
+  it('reads exp, nbf and iat as whole seconds, from numbers or strings holding one: exp NOW + 0.9 has expired at NOW + 0.5', async () => {
+    const fraction = await diagnose(await mail.sign(mailClaims(issuers, NOW, { exp: NOW + 0.9 })), clusterConfig('v1'), NOW + 0.5);
+    expect(check(fraction, 'expiry')).toMatchObject({ status: 'fail', cause: 'cluster.expiry.expired', actual: NOW });
+    const strings = await diagnose(await mail.sign(mailClaims(issuers, NOW, { exp: `${NOW + 300}`, nbf: `${NOW + 100}.5` })), clusterConfig('v1'));
+    expect(check(strings, 'expiry')).toMatchObject({ status: 'pass', seconds: -300 });
+    expect(check(strings, 'not_before')).toMatchObject({ status: 'fail', cause: 'cluster.not_before.future', seconds: 100 });
+  });
+
+  it('refuses exp, iat or nbf of another type, iat null included, but takes a null nbf as none', async () => {
+    const badExp = await diagnose(await mail.sign(mailClaims(issuers, NOW, { exp: true })), clusterConfig('v1'));
+    expect(check(badExp, 'expiry')).toMatchObject({ status: 'fail', cause: 'cluster.expiry.malformed', message: 'exp is a boolean (true): the apiserver cannot decode the token' });
+    const badTimes = await diagnose(await mail.sign(mailClaims(issuers, NOW, { iat: null, nbf: [NOW] })), clusterConfig('v1'));
+    expect(check(badTimes, 'not_before')).toMatchObject({ status: 'fail', cause: 'cluster.not_before.malformed', message: 'nbf is a list; iat is null: the apiserver cannot decode the token' });
+    const nullNbf = await diagnose(await mail.sign(mailClaims(issuers, NOW, { nbf: null })), clusterConfig('v1'));
+    expect(nullNbf.verdict).toBe('authenticated');
+    expect(check(nullNbf, 'not_before').message).toBe('no nbf claim');
+  });
+
+  it('refuses a payload go-oidc cannot decode, though the signature verifies: sub, nonce or at_hash not strings, a dangling _claim_names entry', async () => {
+    const d = await diagnose(await entraToken({ sub: 42, at_hash: {}, _claim_names: { groups: 'src1' }, _claim_sources: { other: { endpoint: 'https://graph.example' } } }), clusterConfig('v1'));
+    expect(d.verdict).toBe('refused');
+    expect(check(d, 'signature')).toMatchObject({ status: 'fail', cause: 'cluster.signature.payload' });
+    expect(check(d, 'signature').message).toBe('the signature verifies, but the apiserver\'s OIDC library cannot decode the claims: sub is a number (42), not a string; at_hash is an object, not a string; _claim_names.groups names source "src1", which _claim_sources does not have');
+    const nullSub = await diagnose(await entraToken({ sub: null, nonce: null }), clusterConfig('v1'));
+    expect(nullSub.verdict).toBe('authenticated');
+  });
+
+  it('refuses an aud list holding anything but strings, whichever audience it also holds', async () => {
+    const d = await diagnose(await mail.sign(mailClaims(issuers, NOW, { aud: ['kubernetes', 5] })), clusterConfig('v1'));
+    expect(check(d, 'audience')).toMatchObject({ status: 'fail', cause: 'cluster.audience.malformed', expected: ['kubernetes'] });
+  });
+
+  it('reads a null claim as "" or no entries: the bare prefix as username (with a warning), no groups, an empty uid', async () => {
+    const d = await diagnose(await entraToken({ oid: null, groups: null }), clusterConfig('v1'));
+    expect(d.verdict).toBe('authenticated');
+    expect(d.user).toEqual({ username: 'entra:', groups: ['system:authenticated'], uid: '', extra: {} });
+    expect(check(d, 'claim_mapping')).toMatchObject({ status: 'warn' });
+    expect(check(d, 'claim_mapping').message).toMatch(/^the username claim is null, which the apiserver reads as "": every such token is the user "entra:"/);
+    const nullGroup = await diagnose(await entraToken({ groups: ['a', null] }), clusterConfig('v1'));
+    expect(nullGroup.user?.groups).toEqual(['entra:a', 'entra:', 'system:authenticated']);
+  });
+});
 
 describe('the issuer, discovery and signature as the apiserver checks them', () => {
   it('names a trailing-slash near miss and refuses', async () => {
@@ -257,7 +265,7 @@ describe('the issuer, discovery and signature as the apiserver checks them', () 
     expect(check(wrongAzp, 'claim_validation')).toMatchObject({ status: 'fail', cause: 'cluster.claim_validation.required-claim' });
 
     const es = parseAuthenticationConfig(`--oidc-issuer-url=${mail.issuer} --oidc-client-id=kubernetes --oidc-username-claim=email`);
-    const esToken = await mail.sign({ iss: mail.issuer, aud: 'kubernetes', sub: 'u1', email: 'bob@example.com', iat: NOW, exp: NOW + 300 });
+    const esToken = await mail.sign(mailClaims(issuers, NOW));
     const refused = await diagnoseClusterToken({ token: esToken, config: es, now: NOW * 1000, fetchFor: () => fetchTrustingCa(mail.caPem) });
     expect(check(refused, 'signature')).toMatchObject({ status: 'fail', cause: 'cluster.signature.algorithm', actual: 'ES256' });
     expect(refused.mapped_user?.username).toBe('bob@example.com');
