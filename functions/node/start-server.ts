@@ -52,7 +52,9 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
   let database: Promise<PostgresDatabase> | undefined;
   const openPostgres = () => (database ??= (async () => {
     const { connectPostgres } = await import('./postgres/connect.ts');
-    return connectPostgres(await secrets.resolve(config.database!));
+    return connectPostgres(await secrets.resolve(config.database!), {
+      onReplaced: () => warn('database: a statement missed its deadline; the connection pool was replaced'),
+    });
   })());
   const pool: PostgresDatabase = {
     query: async (sql, params) => (await openPostgres()).query(sql, params),

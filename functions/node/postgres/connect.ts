@@ -5,7 +5,7 @@
  * (exit 2, one line); once serving, an outage is 503s and the pool reconnects by itself.
  */
 import { StartupError } from '../../../shared/errors.ts';
-import { describeDatabaseError, openDatabase, type PostgresDatabase } from './database.ts';
+import { describeDatabaseError, openDatabase, type OpenOptions, type PostgresDatabase } from './database.ts';
 import { migratePostgres } from './migrations.ts';
 
 export function checkDatabaseUrl(url: string): void {
@@ -21,7 +21,7 @@ export function checkDatabaseUrl(url: string): void {
   }
 }
 
-export async function connectPostgres(url: string, options: { max?: number } = {}): Promise<PostgresDatabase> {
+export async function connectPostgres(url: string, options: OpenOptions = {}): Promise<PostgresDatabase> {
   checkDatabaseUrl(url);
   const db = openDatabase(url.trim(), options);
   try {

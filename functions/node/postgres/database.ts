@@ -5,7 +5,11 @@
  *
  * Every statement is bounded twice: by the server (`statement_timeout`, sent at connect) and by the
  * client (a deadline that cancels the query), so neither a slow server nor a dead connection can
- * hold a request. Commits are synchronous (`synchronous_commit = on` whatever the server's default):
+ * hold a request. A statement that misses the client deadline also replaces the pool (at most once
+ * per deadline): postgres.js 3.4.9 retries a connection the server closed during its startup at
+ * once and forever, and every query given to it waits for good (porsager/postgres#1193, seen here
+ * when a database restarted under load; test/e2e/postgres-pool-recovery.test.ts). A fresh pool
+ * connects anew; the old one is ended without waiting. Commits are synchronous (`synchronous_commit = on` whatever the server's default):
  * an audit row is on the primary's disk before the token it records leaves.
  *
  * The URL is a secret (it may carry a password): it is never logged, and errors name only the
@@ -72,10 +76,12 @@ function withDeadline<T>(pending: postgres.PendingQuery<postgres.Row[]>): Promis
 export interface OpenOptions {
   /** Connections at most (default POOL.max). */
   readonly max?: number;
+  /** Told when the pool is replaced after a missed deadline (start-server logs it to stderr). */
+  readonly onReplaced?: () => void;
 }
 
 export function openDatabase(url: string, options: OpenOptions = {}): PostgresDatabase {
-  const sql = postgres(url, {
+  const open = () => postgres(url, {
     max: options.max ?? POOL.max,
     connect_timeout: POOL.connectTimeoutSeconds,
     idle_timeout: POOL.idleSeconds,
@@ -88,9 +94,26 @@ export function openDatabase(url: string, options: OpenOptions = {}): PostgresDa
       synchronous_commit: 'on',
     },
   });
+  let sql = open();
+  let replacedAt = 0;
+  const replace = () => {
+    if (Date.now() - replacedAt < POOL.clientDeadlineMs) return;
+    replacedAt = Date.now();
+    const old = sql;
+    sql = open();
+    void old.end({ timeout: 0 }).catch(() => {});
+    options.onReplaced?.();
+  };
   const bind = (run: postgres.Sql | postgres.TransactionSql) =>
     // Prepared: each connection parses and plans a statement once, and a query is one round trip.
-    (text: string, params: readonly SqlValue[] = []) => withDeadline<Row[]>(run.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }));
+    async (text: string, params: readonly SqlValue[] = []) => {
+      try {
+        return await withDeadline<Row[]>(run.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }));
+      } catch (err) {
+        if (err instanceof DatabaseDeadlineError) replace();
+        throw err;
+      }
+    };
   return {
     query: <T extends Row>(text: string, params: readonly SqlValue[] = []) => bind(sql)(text, params) as Promise<T[]>,
     transaction: async <T>(run: (query: (sql: string, params?: readonly SqlValue[]) => Promise<Row[]>) => Promise<T>) =>
