@@ -20,14 +20,21 @@ function keyObject(key: CryptoKey): KeyObject {
 
 /**
  * node:crypto's digest and key for a JWS algorithm (RFC 7518 §3). RSA PKCS#1 v1.5, ECDSA and
- * EdDSA take the bare KeyObject (ECDSA in DER, converted here): an options object costs Node 24
- * more than the signature (ecdsa-signature.ts). RSA-PSS needs its padding options.
+ * EdDSA take the bare KeyObject, ECDSA with its signature in DER (`ecdsaPartBytes`: converted to
+ * and from JWS's r ‖ s by the caller): an options object costs Node 24 more than the signature
+ * (ecdsa-signature.ts). RSA-PSS needs its padding options.
  */
-function parameters(alg: string, key: CryptoKey): { digest: string | null; key: KeyObject | (SignKeyObjectInput & VerifyKeyObjectInput) } {
+function parameters(alg: string, key: CryptoKey): {
+  digest: string | null;
+  key: KeyObject | (SignKeyObjectInput & VerifyKeyObjectInput);
+  ecdsaPartBytes?: number;
+} {
   const object = keyObject(key);
   if (alg === 'EdDSA' || alg === 'Ed25519') return { digest: null, key: object };
   const digest = `sha${alg.slice(-3)}`;
-  if (alg.startsWith('ES') || alg.startsWith('RS')) return { digest, key: object };
+  const ecdsaPartBytes = ECDSA_PART_BYTES[alg];
+  if (ecdsaPartBytes !== undefined) return { digest, key: object, ecdsaPartBytes };
+  if (alg.startsWith('RS')) return { digest, key: object };
   if (alg.startsWith('PS')) return { digest, key: { key: object, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } };
   throw new joseErrors.JOSENotSupported(`unsupported JWS algorithm ${alg}`);
 }
@@ -42,9 +49,8 @@ export const nodeCryptoPort: CryptoPort = {
   async verify(alg, key, data, signature) {
     try {
       const p = parameters(alg, key);
-      const part = ECDSA_PART_BYTES[alg];
-      if (part === undefined) return verify(p.digest, data, p.key, signature);
-      const der = p1363ToDer(signature, part);
+      if (p.ecdsaPartBytes === undefined) return verify(p.digest, data, p.key, signature);
+      const der = p1363ToDer(signature, p.ecdsaPartBytes);
       return der !== undefined && verify(p.digest, data, p.key, der);
     } catch (err) {
       // OpenSSL's refusals (a key that cannot verify with this algorithm) mean "no"; anything
@@ -59,9 +65,8 @@ export const nodeCryptoPort: CryptoPort = {
     if (key.type === 'private' && !key.extractable) return webCryptoPort.sign(alg, key, data);
     const p = parameters(alg, key);
     const signature = sign(p.digest, data, p.key);
-    const part = ECDSA_PART_BYTES[alg];
-    if (part === undefined) return signature;
-    const p1363 = derToP1363(signature, part);
+    if (p.ecdsaPartBytes === undefined) return signature;
+    const p1363 = derToP1363(signature, p.ecdsaPartBytes);
     if (!p1363) throw new Error(`node:crypto returned a ${alg} signature that is not DER`);
     return p1363;
   },

@@ -30,6 +30,7 @@ export interface CryptoPort {
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const utf8 = new TextEncoder();
 
 /** True for unpadded base64url text of a length some byte string encodes to. */
 export function isBase64url(text: string): boolean {
@@ -116,8 +117,6 @@ export interface EncodedHeader {
 export function encodeHeader(header: { readonly alg: string } & Record<string, unknown>): EncodedHeader {
   return { alg: header.alg, segment: base64url.encode(JSON.stringify(header)) };
 }
-
-const utf8 = new TextEncoder();
 
 /** A compact JWS over `payload` with the encoded protected header, signed through the port. */
 export async function signCompactJws(header: EncodedHeader, payload: Uint8Array, key: CryptoKey, port: CryptoPort): Promise<string> {

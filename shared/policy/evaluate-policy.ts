@@ -152,12 +152,17 @@ function checkDenyPolicies(config: Config, request: PolicyRequest, scope: DenySc
   return undefined;
 }
 
+/** What the idp's preset says the token could not carry, for a request that did not bring it from verification. */
+function presetUnavailable(config: Config, request: PolicyRequest): Readonly<Record<string, string>> {
+  const idp = config.idps.find((i) => i.name === request.idp);
+  return idp ? inspectWithPreset(request.claims, idp).unavailable : {};
+}
+
 export function evaluatePolicy(config: Config, input: PolicyRequest): PolicyDecision {
   const chain = readChain(input.claims);
   if ('problem' in chain) return { findings: [fail('format', 'ERR_TOKEN_FORMAT', `subject token: ${chain.problem}`)] };
   const request: PolicyRequest = { ...input, claims: withChainClaims(input.claims, chain.subs) };
-  const idpConfig = input.unavailable ? undefined : config.idps.find((i) => i.name === request.idp);
-  const unavailable = input.unavailable ?? (idpConfig ? inspectWithPreset(request.claims, idpConfig).unavailable : {});
+  const unavailable = input.unavailable ?? presetUnavailable(config, request);
 
   const denied = checkDenyPolicies(config, request, request, unavailable);
   if (denied) return { findings: [denied] };

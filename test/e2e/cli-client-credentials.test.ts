@@ -7,9 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { connectArgoStsMcp } from '../support/mcp-client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwtClaims } from '../../client/index.ts';
 import { type KeycloakRealm, startKeycloakRealm } from '../../cli/demo/keycloak-realm.ts';
@@ -17,7 +15,6 @@ import type { NodeServer } from '../../functions/node/start-server.ts';
 import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ALICE = { username: 'alice', sub: '5a0c7f0e-1111-4e2a-9c3b-2d4e6f8a0b1c', email: 'alice@example.com', groups: ['platform-engineers'] };
 let realm: KeycloakRealm;
 let broker: NodeServer;
@@ -96,14 +93,9 @@ describe('argo-sts exchange with the agent\'s client credentials', () => {
 
 describe('argo-sts mcp with the agent\'s client credentials', () => {
   it('answers request_argo_credentials with a delegated credential', async () => {
-    const client = new Client({ name: 'cc-e2e', version: '1.0.0' });
-    await client.connect(new StdioClientTransport({
-      command: 'npx',
-      args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', personFile, '--token-type', 'access_token', ...agentFlags()],
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH!, HOME: dir, AGENT_SECRET: realm.clientSecret('triage-agent') },
-      stderr: 'pipe',
-    }));
+    const client = await connectArgoStsMcp('cc-e2e', ['--broker', broker.url, '--token-file', personFile, '--token-type', 'access_token', ...agentFlags()], dir, {
+      AGENT_SECRET: realm.clientSecret('triage-agent'),
+    });
     try {
       for (const reason of ['first look at the failed runs', 'second look after the fix']) {
         const result = (await client.callTool({ name: 'request_argo_credentials', arguments: { audience: 'argo-dev', namespace: 'dev', scopes: ['argo:read'], reason } })) as { isError?: boolean; content: { text: string }[] };

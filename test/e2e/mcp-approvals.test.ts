@@ -7,9 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { connectArgoStsMcp } from '../support/mcp-client.ts';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeServer } from '../../functions/node/start-server.ts';
@@ -17,7 +16,6 @@ import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let people: LoopbackIdp;
 let broker: NodeServer;
 let dir: string;
@@ -53,14 +51,7 @@ policies:
   aliceToken = await people.sign(fixtureClaims('keycloak-access-token', now, { iss: people.issuer, sub: 'alice', groups: ['platform-engineers', 'oncall'] }));
   bobToken = await people.sign(fixtureClaims('keycloak-access-token', now, { iss: people.issuer, sub: 'bob', groups: ['oncall'] }));
   await writeFile(join(dir, 'alice.jwt'), aliceToken);
-  client = new Client({ name: 'mcp-approvals', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({
-    command: 'npx',
-    args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', join(dir, 'alice.jwt'), '--token-type', 'access_token'],
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH!, HOME: dir },
-    stderr: 'pipe',
-  }));
+  client = await connectArgoStsMcp('mcp-approvals', ['--broker', broker.url, '--token-file', join(dir, 'alice.jwt'), '--token-type', 'access_token'], dir);
 });
 
 afterAll(async () => {

@@ -9,9 +9,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { connectArgoStsMcp } from '../support/mcp-client.ts';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeServer } from '../../functions/node/start-server.ts';
@@ -25,7 +24,6 @@ import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/lo
 import { type HttpsIssuer, oneIssuerConfig, pageBrokerConfig, startHttpsIssuer } from '../support/https-issuer.ts';
 import { runCliCaptured } from '../support/run-cli.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let idp: HttpsIssuer;
 let github: LoopbackIdp;
 let broker: NodeServer;
@@ -41,16 +39,8 @@ function config(audience: string): string {
 }
 
 /** `npx argo-sts mcp` against the broker with this subject token file, through the SDK's stdio client. */
-async function connectMcp(tokenFile: string): Promise<Client> {
-  const mcp = new Client({ name: 'mcp-cluster-e2e', version: '1.0.0' });
-  await mcp.connect(new StdioClientTransport({
-    command: 'npx',
-    args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', tokenFile],
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH!, HOME: dir },
-    stderr: 'pipe',
-  }));
-  return mcp;
+function connectMcp(tokenFile: string): Promise<Client> {
+  return connectArgoStsMcp('mcp-cluster-e2e', ['--broker', broker.url, '--token-file', tokenFile], dir);
 }
 
 beforeAll(async () => {

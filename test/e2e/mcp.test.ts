@@ -7,9 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { connectArgoStsMcp } from '../support/mcp-client.ts';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeServer } from '../../functions/node/start-server.ts';
@@ -17,7 +16,6 @@ import { startInProcessBroker } from '../support/in-process-broker.ts';
 import { fixtureClaims, type LoopbackIdp, startLoopbackIdp } from '../support/loopback-idp.ts';
 import { type OidcProviderIdp, startOidcProviderIdp } from '../support/oidc-provider-idp.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let people: LoopbackIdp;
 let agents: OidcProviderIdp;
 let broker: NodeServer;
@@ -54,14 +52,7 @@ policies:
   await writeFile(join(dir, 'person.jwt'), await people.sign(fixtureClaims('keycloak-access-token', now, { iss: people.issuer })));
   await writeFile(join(dir, 'agent.jwt'), await agents.accessToken());
 
-  client = new Client({ name: 'mcp-e2e', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({
-    command: 'npx',
-    args: ['argo-sts', 'mcp', '--broker', broker.url, '--token-file', join(dir, 'person.jwt'), '--token-type', 'access_token', '--actor-token-file', join(dir, 'agent.jwt')],
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH!, HOME: dir },
-    stderr: 'pipe',
-  }));
+  client = await connectArgoStsMcp('mcp-e2e', ['--broker', broker.url, '--token-file', join(dir, 'person.jwt'), '--token-type', 'access_token', '--actor-token-file', join(dir, 'agent.jwt')], dir);
 });
 
 afterAll(async () => {

@@ -16,10 +16,10 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
+import { freePort } from '../support/free-port.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const STACK = join(ROOT, '.stack');
@@ -258,16 +258,6 @@ async function waitFor(name: string, child: ChildProcess | undefined, timeoutMs:
   throw new StackError(`${name} not ready after ${timeoutMs / 1000} s; its last log lines:\n${lastLines(logFileOf(name))}`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** GET over https with the run's CA (and optionally the admin client certificate). */
 export function httpsGet(url: string, tls: { ca: string; cert?: string; key?: string }, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {

@@ -9,8 +9,10 @@
  * per deadline): postgres.js 3.4.9 retries a connection the server closed during its startup at
  * once and forever, and every query given to it waits for good (porsager/postgres#1193, seen here
  * when a database restarted under load; test/e2e/postgres-pool-recovery.test.ts). A fresh pool
- * connects anew; the old one is ended without waiting. Commits are synchronous (`synchronous_commit = on` whatever the server's default):
- * an audit row is on the primary's disk before the token it records leaves.
+ * connects anew; the old one is ended without waiting.
+ *
+ * Commits are synchronous (`synchronous_commit = on` whatever the server's default): an audit row
+ * is on the primary's disk before the token it records leaves.
  *
  * The URL is a secret (it may carry a password): it is never logged, and errors name only the
  * failure (a PostgreSQL SQLSTATE or a socket error code).
